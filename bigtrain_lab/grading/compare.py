@@ -1,0 +1,107 @@
+"""Comparators: ``compare(got, expected) -> None`` when the candidate's value is right, else a reason.
+
+Each comparator first checks the *kind* of value (a number, a tuple of n numbers, a tensor of a shape)
+so that a wrong type, a NaN or a wrong shape gets its own clear message rather than a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from bigtrain_lab.grading.registry import Comparator
+from bigtrain_lab.grading.sandbox import describe
+
+
+class WrongKind(Exception):
+    """The value is not of the kind the exercise returns; the message says what was expected."""
+
+
+def as_real(value: Any, what: str = "a number") -> float:
+    """Convert a Python / NumPy / 0-d torch scalar to float; anything else raises ``WrongKind``."""
+    if isinstance(value, bool | np.bool_):
+        raise WrongKind(f"expected {what}, got a bool ({value!r})")
+    if isinstance(value, numbers.Real | np.integer | np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 0 and not value.dtype == torch.bool:
+        return float(value.item())
+    raise WrongKind(f"expected {what}, got {type(value).__name__}: {describe(value, 80)}")
+
+
+def _as_tuple(value: Any, n: int, names: Sequence[str]) -> tuple:
+    what = f"a tuple of {n} values ({', '.join(names)})"
+    if isinstance(value, np.ndarray | torch.Tensor):
+        if value.ndim != 1:
+            raise WrongKind(f"expected {what}, got an array of shape {tuple(value.shape)}")
+        value = list(value)
+    if not isinstance(value, tuple | list):
+        raise WrongKind(f"expected {what}, got {type(value).__name__}: {describe(value, 80)}")
+    if len(value) != n:
+        raise WrongKind(f"expected {what}, got {len(value)} values: {describe(value, 120)}")
+    return tuple(value)
+
+
+def _close(got: float, expected: float, rtol: float, atol: float) -> bool:
+    return math.isclose(got, expected, rel_tol=rtol, abs_tol=atol)
+
+
+def real(*, rtol: float = 1e-7, atol: float = 1e-9) -> Comparator:
+    """A single real number, NaN never accepted, equal within ``rtol`` / ``atol``."""
+
+    def compare(got: Any, expected: Any) -> str | None:
+        try:
+            value = as_real(got)
+        except WrongKind as e:
+            return str(e)
+        if math.isnan(value):
+            return "returned NaN (a 0/0 somewhere? check the empty and single-class cases)"
+        if not _close(value, float(expected), rtol, atol):
+            return f"value differs: expected {float(expected)!r}, got {value!r}"
+        return None
+
+    return compare
+
+
+def reals(names: Sequence[str], *, rtol: float = 1e-7, atol: float = 1e-9) -> Comparator:
+    """A tuple of ``len(names)`` real numbers, each compared like ``real``."""
+
+    def compare(got: Any, expected: Any) -> str | None:
+        try:
+            values = _as_tuple(got, len(names), names)
+            numbers_ = [as_real(v, f"a number for {name}") for v, name in zip(values, names, strict=True)]
+        except WrongKind as e:
+            return str(e)
+        wrong = []
+        for name, value, exp in zip(names, numbers_, expected, strict=True):
+            if math.isnan(value):
+                wrong.append(f"{name} is NaN (expected {float(exp)!r})")
+            elif not _close(value, float(exp), rtol, atol):
+                wrong.append(f"{name}: expected {float(exp)!r}, got {value!r}")
+        return "; ".join(wrong) or None
+
+    return compare
+
+
+def integers(names: Sequence[str]) -> Comparator:
+    """A tuple of ``len(names)`` integers (floats with an integral value are accepted), compared exactly."""
+
+    def compare(got: Any, expected: Any) -> str | None:
+        try:
+            values = _as_tuple(got, len(names), names)
+            numbers_ = [as_real(v, f"an integer for {name}") for v, name in zip(values, names, strict=True)]
+        except WrongKind as e:
+            return str(e)
+        wrong = []
+        for name, value, exp in zip(names, numbers_, expected, strict=True):
+            if math.isnan(value) or value != int(value):
+                wrong.append(f"{name} should be a whole count, got {value!r}")
+            elif int(value) != int(exp):
+                wrong.append(f"{name}: expected {int(exp)}, got {int(value)}")
+        return "; ".join(wrong) or None
+
+    return compare

@@ -1,0 +1,98 @@
+"""The exercise registry: every graded exercise has a stable id ``topic.name`` and a spec.
+
+A spec knows how to draw cases (named edge cases plus fresh random ones), the reference that gives the
+expected value (a well-kept library's implementation wherever one exists) and how to compare a
+candidate's return value with it. The checker only sees the id and the callable it is handed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: compare(got, expected) -> None when they agree, else a one-line reason shown to the learner.
+Comparator = Callable[[Any, Any], str | None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the candidate: ``candidate(*args, **kwargs)``.
+
+    ``raises`` names the exception type the candidate must raise instead of returning (e.g. a
+    ``ValueError`` for invalid input); ``expected`` is then unused.
+    """
+
+    label: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    raises: type[BaseException] | None = None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """How to grade one exercise."""
+
+    id: str
+    title: str
+    signature: str
+    reference: Callable[..., Any]
+    make_cases: Callable[[np.random.Generator], list[Case]]
+    compare: Comparator
+    hint: str
+    lesson: str
+    time_limit: float = 5.0  # seconds per case
+
+    @property
+    def topic(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+class UnknownExerciseError(LookupError):
+    """Raised for an exercise id that is not registered; the message names the closest ids."""
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the registry (ids must look like ``topic.name`` and be unique)."""
+    topic, sep, name = exercise.id.partition(".")
+    if not (sep and topic and name):
+        raise ValueError(f"exercise id must look like 'topic.name', got {exercise.id!r}")
+    if exercise.id in _REGISTRY:
+        raise ValueError(f"exercise id {exercise.id!r} is already registered")
+    _REGISTRY[exercise.id] = exercise
+    return exercise
+
+
+def _load_all() -> None:
+    # Importing the package registers every topic's exercises.
+    from bigtrain_lab.grading import exercises  # noqa: F401
+
+
+def exercise_ids(topic: str | None = None) -> list[str]:
+    """Sorted ids of every registered exercise (optionally of one topic)."""
+    _load_all()
+    return sorted(i for i, ex in _REGISTRY.items() if topic is None or ex.topic == topic)
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """The spec of ``exercise_id``; an unknown id raises ``UnknownExerciseError`` naming close ids."""
+    _load_all()
+    if not isinstance(exercise_id, str):
+        raise UnknownExerciseError(f"exercise id must be a string like 'metrics.roc_auc', got {exercise_id!r}")
+    try:
+        return _REGISTRY[exercise_id]
+    except KeyError:
+        close = difflib.get_close_matches(exercise_id, list(_REGISTRY), n=3, cutoff=0.5)
+        same_topic = [i for i in _REGISTRY if i.split(".")[0] == exercise_id.split(".")[0]]
+        suggestions = close or sorted(same_topic)[:5]
+        hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        raise UnknownExerciseError(
+            f"unknown exercise id {exercise_id!r}.{hint} "
+            "`bigtrain_lab.grading.exercise_ids()` lists them all."
+        ) from None
