@@ -128,7 +128,8 @@ def _ece_cases(rng: np.random.Generator) -> list[Case]:
     p = np.array([0.9, 0.1, 0.8, 0.35, 0.6])
     cases = [
         Case("small example", (y, p)),
-        Case("probability exactly 1.0 goes to the last bin", (np.array([1, 1, 0]), np.array([1.0, 0.95, 0.0]))),
+        Case("probability exactly 1.0 goes to the last bin",
+             (np.array([0, 1, 1, 0]), np.array([1.0, 0.95, 0.9, 0.0]))),
         Case("perfectly calibrated bins", (np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.5]))),
         Case("n_bins=5", (y, p), {"n_bins": 5}),
         Case("n_bins=1 (one bin: |mean(y) - mean(p)|)", (y, p), {"n_bins": 1}),

@@ -1,0 +1,143 @@
+"""The ``bigtrain-lab`` command: lab | grade | progress | build-exercises | bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The checkout holding notebooks/ (the package's parent), else the current directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "notebooks").is_dir() else Path.cwd()
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    root = project_root()
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
+           f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    if getattr(os, "geteuid", lambda: -1)() == 0:  # CI and containers run as root
+        cmd.append("--allow-root")
+    start = root / "notebooks" / "00_start_here.ipynb"
+    if start.exists() and not args.no_browser:
+        cmd.append(str(start.relative_to(root)))
+    print("starting:", " ".join(cmd), flush=True)
+    print("Jupyter prints the URL (with its token) below; Ctrl-C twice stops the server.", flush=True)
+    try:
+        return subprocess.call(cmd, cwd=root)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from bigtrain_lab.grading.notebook_grader import find_notebooks, format_table, grade_notebook
+    from bigtrain_lab.grading.progress import record_reports
+
+    notebooks = find_notebooks(args.paths)
+    if not notebooks:
+        print("no notebooks found in: " + ", ".join(args.paths), file=sys.stderr)
+        return 2
+    reports = []
+    for i, path in enumerate(notebooks, start=1):
+        print(f"[{i}/{len(notebooks)}] grading {path} ...", flush=True)
+        report = grade_notebook(path, timeout=args.timeout)
+        print(f"    {report.status} in {report.seconds:.1f} s" + (f": {report.message}" if report.message else ""),
+              flush=True)
+        reports.append(report)
+    print()
+    print(format_table(reports))
+    if args.json:
+        payload = {"notebooks": [r.to_dict() for r in reports], "passed": all(r.passed for r in reports)}
+        Path(args.json).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        print(f"JSON written to {args.json}")
+    if not args.no_progress:
+        record_reports(reports)
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def _cmd_progress(args: argparse.Namespace) -> int:
+    from bigtrain_lab.grading.progress import format_progress, load_progress, progress_file
+
+    path = progress_file()
+    print(f"progress from {path}" + ("" if path.exists() else " (no grade run yet)"))
+    print(format_progress(load_progress(path)))
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from bigtrain_lab.grading.build import build_exercises
+
+    changed = build_exercises(args.solutions, args.exercises, check_only=args.check)
+    if args.check:
+        if changed:
+            print("exercises/ is out of date with solutions/: " + ", ".join(map(str, changed)))
+            print("run `bigtrain-lab build-exercises` and commit the result")
+            return 1
+        print("exercises/ is up to date")
+        return 0
+    print(f"wrote {len(changed)} notebook(s)" + "".join(f"\n  {p}" for p in changed))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    bench_dir = project_root() / "bench"
+    available = sorted(p.stem for p in bench_dir.glob("*.py") if not p.name.startswith("_"))
+    if args.name is None:
+        print("available benchmarks: " + (", ".join(available) or "none"))
+        print("run one with: bigtrain-lab bench NAME [args...]")
+        return 0
+    if args.name not in available:
+        print(f"unknown benchmark {args.name!r}; available: {', '.join(available)}", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, str(bench_dir / f"{args.name}.py"), *args.rest],
+                           cwd=project_root())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bigtrain-lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="start JupyterLab on the curriculum")
+    lab.add_argument("--no-browser", action="store_true", help="headless: print the URL and keep serving")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--ip", default="127.0.0.1")
+    lab.set_defaults(func=_cmd_lab)
+
+    grade = sub.add_parser("grade", help="execute notebooks in fresh kernels and grade their checks")
+    grade.add_argument("paths", nargs="+", help="notebooks or folders of notebooks")
+    grade.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    grade.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                       help="time limit for each notebook in seconds (default 600)")
+    grade.add_argument("--no-progress", action="store_true", help="do not record results for `progress`")
+    grade.set_defaults(func=_cmd_grade)
+
+    prog = sub.add_parser("progress", help="show which exercises you have passed")
+    prog.set_defaults(func=_cmd_progress)
+
+    build = sub.add_parser("build-exercises", help="generate exercises/ from solutions/")
+    build.add_argument("--solutions", default=str(project_root() / "solutions"))
+    build.add_argument("--exercises", default=str(project_root() / "exercises"))
+    build.add_argument("--check", action="store_true", help="only report whether exercises/ is up to date")
+    build.set_defaults(func=_cmd_build)
+
+    bench = sub.add_parser("bench", help="list or run a benchmark from bench/")
+    bench.add_argument("name", nargs="?")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bigtrain-lab`` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
