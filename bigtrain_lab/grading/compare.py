@@ -28,7 +28,7 @@ def as_real(value: Any, what: str = "a number") -> float:
         raise WrongKind(f"expected {what}, got a bool ({value!r})")
     if isinstance(value, numbers.Real | np.integer | np.floating):
         return float(value)
-    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 0 and not value.dtype == torch.bool:
+    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 0 and value.dtype != torch.bool:
         return float(value.item())
     raise WrongKind(f"expected {what}, got {type(value).__name__}: {describe(value, 80)}")
 

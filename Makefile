@@ -1,0 +1,41 @@
+# bigtrain-lab: `make lab` and `make test` each bootstrap .venv from the pinned requirements.txt.
+# A second run installs nothing: the stamp file is newer than requirements.txt and pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.bigtrain-lab-installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: venv lab lab-headless test lint
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the pinned environment into $(VENV) (first run: a few minutes) ..."
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+## Start JupyterLab on the curriculum (opens a browser). LAB_ARGS="--port 9999" to change the port.
+lab: $(STAMP)
+	$(BIN)/bigtrain-lab lab $(LAB_ARGS)
+
+## Same, headless (servers, SSH): prints the URL with its token and keeps serving.
+lab-headless: $(STAMP)
+	$(BIN)/bigtrain-lab lab --no-browser $(LAB_ARGS)
+
+## The whole suite: unit tests, nbval over notebooks/ and solutions/, grader tests, browser test.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## Rewrite environment.yml from requirements.txt (a test checks that they agree).
+environment.yml: requirements.txt
+	@{ echo "# conda env create -f environment.yml  (generated from requirements.txt by 'make environment.yml')"; \
+	   echo "name: bigtrain-lab"; echo "channels:"; echo "  - conda-forge"; echo "dependencies:"; \
+	   echo "  - python=3.11"; echo "  - pip"; echo "  - pip:"; \
+	   grep -E '^[A-Za-z0-9]' requirements.txt | sed 's/^/      - /'; echo "      - -e ."; } > $@
