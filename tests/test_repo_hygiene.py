@@ -69,3 +69,20 @@ def test_package_imports_without_optional_heavy_modules():
     code = "import sys, bigtrain_lab; print(any(m in sys.modules for m in ('shap', 'lime', 'plotly')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stdout + done.stderr
+
+
+def test_readme_maps_every_lesson_and_exercise(root):
+    from bigtrain_lab.grading import exercise_ids
+
+    readme = (root / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme
+    for path in all_notebooks(root):
+        assert path.relative_to(root).as_posix() in readme, f"README's curriculum map lacks {path.name}"
+    for exercise_id in exercise_ids():
+        assert f"`{exercise_id}`" in readme, f"README's curriculum map lacks {exercise_id}"
+
+
+def test_ci_runs_the_readme_test_command(root):
+    assert "make test" in (root / ".ci" / "run").read_text()
+    makefile = (root / "Makefile").read_text()
+    assert re.search(r"^lab:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
