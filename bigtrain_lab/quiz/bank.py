@@ -1,0 +1,429 @@
+"""The interview question bank: load and validate ``bank.yaml``, select and draw questions, grade answers.
+
+Everything here is a pure function of its arguments (plus the cached bank), so the quiz widgets are thin
+views over it and the tests call it directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import yaml
+
+BANK_PATH = Path(__file__).with_name("bank.yaml")
+LANGS: tuple[str, ...] = ("en", "zh")
+MIN_CHOICES, MAX_CHOICES = 3, 5
+
+ID_RE = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_]+")
+LESSON_RE = re.compile(r"notebooks/\d\d_[a-z0-9_]+\.ipynb#[a-z0-9]+(?:-[a-z0-9]+)*")
+SOURCE_RE = re.compile(r"kit|seed:\d{3}#\d+")
+
+REQUIRED_FIELDS = ("id", "topic", "question", "answer", "pitfalls", "lesson", "source")
+OPTIONAL_FIELDS = ("choices", "correct", "choices_prompt")
+
+Status = Literal["correct", "wrong", "skipped", "late"]
+Err = Callable[[str, str], None]
+
+
+class BankError(ValueError):
+    """The question bank file is malformed; the message names every bad entry (by id) and field."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One interview question: bilingual text, the reviewed answer, pitfalls, and an optional quiz part.
+
+    ``correct`` holds the 0-based indices of the right choices; ``multiple`` is True when the bank gives a
+    list (the learner must pick exactly that set: "select all that apply").
+    """
+
+    id: str
+    topic: str
+    question: Mapping[str, str]
+    answer: Mapping[str, str]
+    pitfalls: Mapping[str, tuple[str, ...]]
+    lesson: str
+    source: tuple[str, ...]
+    choices: Mapping[str, tuple[str, ...]] | None = None
+    correct: tuple[int, ...] = ()
+    multiple: bool = False
+    choices_prompt: Mapping[str, str] | None = None
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def is_quiz(self) -> bool:
+        """True when the entry has choices and can be asked in a quiz."""
+        return self.choices is not None
+
+    @property
+    def lesson_notebook(self) -> str:
+        """The lesson notebook path, e.g. ``notebooks/01_metrics.ipynb``."""
+        return self.lesson.split("#", 1)[0]
+
+    @property
+    def lesson_anchor(self) -> str:
+        """The section anchor inside the lesson, e.g. ``calibration``."""
+        return self.lesson.split("#", 1)[1]
+
+    def prompt(self, lang: str = "en") -> str:
+        """The text shown above the choices: ``choices_prompt`` if the entry has one, else the question."""
+        lang = check_lang(lang)
+        if self.choices_prompt is not None:
+            return self.choices_prompt[lang]
+        return self.question[lang]
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """How one question was answered: ``status`` is correct, wrong, skipped or late (after the deadline)."""
+
+    id: str
+    chosen: tuple[int, ...] | None
+    correct: tuple[int, ...]
+    status: Status
+
+    @property
+    def is_correct(self) -> bool:
+        return self.status == "correct"
+
+
+@dataclass(frozen=True)
+class QuizScore:
+    """The outcome of a quiz: one result per question, in order, and the counts derived from them."""
+
+    results: tuple[QuestionResult, ...]
+
+    def _count(self, status: Status) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def n_questions(self) -> int:
+        return len(self.results)
+
+    @property
+    def n_correct(self) -> int:
+        return self._count("correct")
+
+    @property
+    def n_wrong(self) -> int:
+        return self._count("wrong")
+
+    @property
+    def n_skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def n_late(self) -> int:
+        return self._count("late")
+
+    @property
+    def n_answered(self) -> int:
+        """Answers that count (in time): correct + wrong."""
+        return self.n_correct + self.n_wrong
+
+    @property
+    def fraction(self) -> float:
+        """Correct answers over all questions (skipped and late count as not correct); 0.0 if empty."""
+        return self.n_correct / self.n_questions if self.results else 0.0
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if it is a supported language ("en" or "zh"), else raise ValueError."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {', '.join(repr(x) for x in LANGS)}; got {lang!r}")
+    return lang
+
+
+# ---- loading and validation -----------------------------------------------------------------------
+
+def load_bank(path: str | Path | None = None) -> list[Question]:
+    """Load and validate the question bank (the packaged ``bank.yaml`` unless ``path`` is given).
+
+    Cached per file and modification time. Raises ``BankError`` listing every problem, each naming the
+    entry id and the field.
+    """
+    p = Path(path) if path is not None else BANK_PATH
+    try:
+        stat = p.stat()
+    except OSError as exc:
+        raise BankError(f"{p}: cannot read the question bank ({exc})") from exc
+    return list(_load_cached(str(p.resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, _mtime_ns: int, _size: int) -> tuple[Question, ...]:
+    name = Path(path).name
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BankError(f"{name}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
+        raise BankError(f"{name}: expected a mapping with a 'questions' list at the top level")
+    errors: list[str] = []
+    result: list[Question] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(data["questions"]):
+        entry_errors: list[str] = []
+        question = _parse_entry(raw, position, entry_errors)
+        errors.extend(f"{name}: {msg}" for msg in entry_errors)
+        if question is None:
+            continue
+        if question.id in seen:
+            errors.append(f"{name}: entry {question.id!r}: field 'id': duplicate id "
+                          f"(entries #{seen[question.id]} and #{position})")
+            continue
+        seen[question.id] = position
+        result.append(question)
+    if errors:
+        raise BankError(f"{len(errors)} problem(s) in the question bank:\n" + "\n".join(errors))
+    if not result:
+        raise BankError(f"{name}: the question bank has no questions")
+    return tuple(result)
+
+
+def _parse_entry(raw: Any, position: int, errors: list[str]) -> Question | None:
+    if not isinstance(raw, dict):
+        errors.append(f"entry #{position}: expected a mapping, got {type(raw).__name__}")
+        return None
+    qid = raw.get("id")
+    where = f"entry {qid!r}" if isinstance(qid, str) and qid else f"entry #{position}"
+    start = len(errors)
+
+    def err(field: str, msg: str) -> None:
+        errors.append(f"{where}: field {field!r}: {msg}")
+
+    for field in REQUIRED_FIELDS:
+        if field not in raw or raw[field] is None:
+            err(field, "missing")
+    for field in raw:
+        if field not in REQUIRED_FIELDS + OPTIONAL_FIELDS:
+            err(str(field), f"unknown field (allowed: {', '.join(REQUIRED_FIELDS + OPTIONAL_FIELDS)})")
+
+    topic = raw.get("topic")
+    if qid is not None:
+        if not isinstance(qid, str) or not ID_RE.fullmatch(qid):
+            err("id", f"must look like 'topic.slug' (lower case, digits, underscores); got {qid!r}")
+        elif isinstance(topic, str) and qid.split(".", 1)[0] != topic:
+            err("id", f"prefix {qid.split('.', 1)[0]!r} differs from topic {topic!r}")
+    if topic is not None and (not isinstance(topic, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", topic)):
+        err("topic", f"must be a lower-case name; got {topic!r}")
+
+    question = _texts(raw.get("question"), "question", err) if "question" in raw else None
+    answer = _texts(raw.get("answer"), "answer", err) if "answer" in raw else None
+    pitfalls = _text_lists(raw.get("pitfalls"), "pitfalls", err) if "pitfalls" in raw else None
+
+    lesson = raw.get("lesson")
+    if lesson is not None and (not isinstance(lesson, str) or not LESSON_RE.fullmatch(lesson)):
+        err("lesson", f"must look like 'notebooks/NN_topic.ipynb#section-anchor'; got {lesson!r}")
+
+    source = raw.get("source")
+    sources: tuple[str, ...] = ()
+    if source is not None:
+        items = [source] if isinstance(source, str) else source
+        if not isinstance(items, list) or not items or not all(isinstance(s, str) for s in items):
+            err("source", f"must be a string or a non-empty list of strings; got {source!r}")
+        else:
+            bad = [s for s in items if not SOURCE_RE.fullmatch(s)]
+            if bad:
+                err("source", f"each source must be 'kit' or 'seed:NNN#K'; got {bad!r}")
+            elif len(set(items)) != len(items):
+                err("source", f"duplicate sources in {items!r}")
+            sources = tuple(items)
+
+    choices, correct, multiple, prompt = _quiz_part(raw, err)
+
+    if len(errors) > start:
+        return None
+    assert question is not None and answer is not None and pitfalls is not None
+    return Question(id=qid, topic=topic, question=question, answer=answer, pitfalls=pitfalls, lesson=lesson,
+                    source=sources, choices=choices, correct=correct, multiple=multiple, choices_prompt=prompt)
+
+
+def _texts(value: Any, field: str, err: Err) -> Mapping[str, str] | None:
+    """A {en: text, zh: text} mapping with every language present and non-empty."""
+    if not isinstance(value, dict):
+        err(field, f"must be a mapping with keys {', '.join(LANGS)}; got {type(value).__name__}")
+        return None
+    ok = True
+    for lang in LANGS:
+        text = value.get(lang)
+        if not isinstance(text, str) or not text.strip():
+            err(f"{field}.{lang}", "missing or empty")
+            ok = False
+    extra = sorted(set(value) - set(LANGS), key=str)
+    if extra:
+        err(field, f"unknown language(s) {extra!r} (allowed: {', '.join(LANGS)})")
+        ok = False
+    return MappingProxyType({lang: value[lang].strip() for lang in LANGS}) if ok else None
+
+
+def _text_lists(value: Any, field: str, err: Err, lo: int = 1, hi: int | None = None
+                ) -> Mapping[str, tuple[str, ...]] | None:
+    """A {en: [...], zh: [...]} mapping of equally long lists of non-empty strings."""
+    if not isinstance(value, dict):
+        err(field, f"must be a mapping with keys {', '.join(LANGS)}; got {type(value).__name__}")
+        return None
+    ok = True
+    for lang in LANGS:
+        items = value.get(lang)
+        if not isinstance(items, list) or not items:
+            err(f"{field}.{lang}", "missing or not a non-empty list")
+            ok = False
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip():
+                err(f"{field}.{lang}[{i}]", "must be a non-empty string")
+                ok = False
+        if len(items) < lo or (hi is not None and len(items) > hi):
+            err(f"{field}.{lang}", f"needs {lo} to {hi} items; got {len(items)}" if hi else
+                f"needs at least {lo} items; got {len(items)}")
+            ok = False
+    extra = sorted(set(value) - set(LANGS), key=str)
+    if extra:
+        err(field, f"unknown language(s) {extra!r} (allowed: {', '.join(LANGS)})")
+        ok = False
+    if ok and len({len(value[lang]) for lang in LANGS}) != 1:
+        err(field, "the languages have different numbers of items "
+            f"({', '.join(f'{lang}: {len(value[lang])}' for lang in LANGS)}); keep them in the same order")
+        ok = False
+    if not ok:
+        return None
+    return MappingProxyType({lang: tuple(s.strip() for s in value[lang]) for lang in LANGS})
+
+
+def _quiz_part(raw: dict, err: Err) -> tuple[Mapping[str, tuple[str, ...]] | None, tuple[int, ...], bool,
+                                         Mapping[str, str] | None]:
+    has_choices, has_correct = "choices" in raw, "correct" in raw
+    prompt = _texts(raw["choices_prompt"], "choices_prompt", err) if "choices_prompt" in raw else None
+    if not has_choices:
+        if has_correct:
+            err("correct", "given without 'choices'")
+        if "choices_prompt" in raw:
+            err("choices_prompt", "given without 'choices'")
+        return None, (), False, None
+    choices = _text_lists(raw["choices"], "choices", err, MIN_CHOICES, MAX_CHOICES)
+    if choices is not None:
+        for lang in LANGS:
+            if len(set(choices[lang])) != len(choices[lang]):
+                err(f"choices.{lang}", "duplicate options")
+    if not has_correct:
+        err("correct", "missing (required with 'choices')")
+        return choices, (), False, prompt
+    value = raw["correct"]
+    multiple = isinstance(value, list)
+    indices = value if multiple else [value]
+    if not indices or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        err("correct", f"must be a 0-based index or a non-empty list of indices; got {value!r}")
+        return choices, (), multiple, prompt
+    if len(set(indices)) != len(indices):
+        err("correct", f"duplicate indices in {value!r}")
+    if choices is not None:
+        n = len(choices[LANGS[0]])
+        out = [i for i in indices if not 0 <= i < n]
+        if out:
+            err("correct", f"index {out[0]} out of range for {n} choices (valid: 0..{n - 1})")
+    return choices, tuple(sorted(set(indices))), multiple, prompt
+
+
+# ---- selecting ------------------------------------------------------------------------------------
+
+def topics() -> list[str]:
+    """The topics of the bank, in the order they first appear (the curriculum order)."""
+    return list(dict.fromkeys(q.topic for q in load_bank()))
+
+
+def questions(topic: str | None = None) -> list[Question]:
+    """All questions, or those of one topic (ValueError naming the available topics if it is unknown)."""
+    bank = load_bank()
+    if topic is None:
+        return bank
+    available = topics()
+    if topic not in available:
+        raise ValueError(f"unknown topic {topic!r}; available topics: {', '.join(available)}")
+    return [q for q in bank if q.topic == topic]
+
+
+def get_question(qid: str) -> Question:
+    """The question with id ``qid`` (KeyError with close matches if there is none)."""
+    for q in load_bank():
+        if q.id == qid:
+            return q
+    import difflib
+
+    close = difflib.get_close_matches(qid, [q.id for q in load_bank()], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise KeyError(f"no question with id {qid!r}{hint}")
+
+
+def draw(topic: str | None = None, n: int | None = None, seed: int | None = None) -> list[Question]:
+    """A random sample of ``n`` quiz-able questions (all of them, shuffled, when ``n`` is None).
+
+    ``n`` larger than the number available gives all of them. The same ``seed`` gives the same draw.
+    """
+    pool = [q for q in questions(topic) if q.is_quiz]
+    if not pool:
+        raise ValueError(f"no quiz questions for topic {topic!r}")
+    if n is None:
+        n = len(pool)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer or None; got {n!r}")
+    return random.Random(seed).sample(pool, min(n, len(pool)))
+
+
+# ---- grading --------------------------------------------------------------------------------------
+
+def _normalise(question: Question, answer: Any) -> tuple[int, ...] | None:
+    if answer is None:
+        return None
+    items = [answer] if isinstance(answer, int) and not isinstance(answer, bool) else answer
+    try:
+        chosen = list(items)
+    except TypeError:
+        raise ValueError(f"{question.id}: an answer must be a list of choice indices or None; "
+                         f"got {answer!r}") from None
+    n = len(question.choices[LANGS[0]]) if question.choices else 0
+    for i in chosen:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise ValueError(f"{question.id}: choice index {i!r} out of range (valid: 0..{n - 1})")
+    return tuple(sorted(set(chosen))) or None
+
+
+def grade_answers(questions: Sequence[Question], answers: Sequence[Sequence[int] | int | None], *,
+                  answered_at: Sequence[float | None] | None = None,
+                  deadline: float | None = None) -> QuizScore:
+    """Grade ``answers`` (one list of chosen indices, or None for skipped, per question).
+
+    An answer is correct only if it is exactly the set of right choices. An empty list counts as skipped.
+    With ``answered_at`` (times, same clock as ``deadline``), answers given after ``deadline`` are "late"
+    and count as not answered.
+    """
+    if len(answers) != len(questions):
+        raise ValueError(f"got {len(answers)} answers for {len(questions)} questions")
+    if answered_at is not None and len(answered_at) != len(questions):
+        raise ValueError(f"got {len(answered_at)} answer times for {len(questions)} questions")
+    results = []
+    for i, (question, answer) in enumerate(zip(questions, answers, strict=True)):
+        if not question.is_quiz:
+            raise ValueError(f"{question.id}: has no choices, so it cannot be graded")
+        chosen = _normalise(question, answer)
+        when = answered_at[i] if answered_at is not None else None
+        status: Status
+        if chosen is None:
+            status = "skipped"
+        elif deadline is not None and when is not None and when > deadline:
+            status = "late"
+        elif chosen == question.correct:
+            status = "correct"
+        else:
+            status = "wrong"
+        results.append(QuestionResult(question.id, chosen, question.correct, status))
+    return QuizScore(tuple(results))
