@@ -29,6 +29,9 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         cmd.append(str(start.relative_to(root)))
     print("starting:", " ".join(cmd), flush=True)
     print("Jupyter prints the URL (with its token) below; Ctrl-C twice stops the server.", flush=True)
+    if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM) then reach Jupyter itself
+        os.chdir(root)
+        os.execv(sys.executable, cmd)
     try:
         return subprocess.call(cmd, cwd=root)
     except KeyboardInterrupt:
