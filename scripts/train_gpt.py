@@ -1,0 +1,324 @@
+"""Train TinyGPT, a character-level GPT, on the standard library's source (or any UTF-8 text) and
+sample from it. The defaults are nanoGPT's CPU configuration for shakespeare-char.
+
+    python scripts/train_gpt.py --steps 200                          # a couple of minutes on 2 cores
+    python scripts/train_gpt.py --steps 20 --n-layer 2 --n-embd 32 --max-chars 50000   # seconds
+    python scripts/train_gpt.py --text-file book.txt --checkpoint runs/book.pt
+    python scripts/train_gpt.py --text-file book.txt --checkpoint runs/book.pt --resume --steps 4000
+
+Prints the training and validation loss, tokens/s, the estimated MFU (model FLOPs utilisation: the
+model's 6N + 12LHQT FLOPs per token times tokens/s, over the hardware's peak) and a sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from bigtrain_lab import get_device, seed_everything
+from bigtrain_lab.environment import environment_report
+from bigtrain_lab.models import GPTConfig, TinyGPT
+from bigtrain_lab.train import (
+    TrainConfig,
+    TrainResult,
+    constant_schedule,
+    corpus_batches,
+    cosine_schedule,
+    load_checkpoint,
+    train,
+    wsd_schedule,
+)
+
+if TYPE_CHECKING:
+    from bigtrain_lab.data import CharCorpus
+
+VAL_FRACTION = 0.1
+
+# Dense (no sparsity) bf16/fp16 tensor-core peaks from NVIDIA's datasheets, in TFLOP/s. Matched in this
+# order against torch.cuda.get_device_name(), so the more specific names come first.
+GPU_PEAK_TFLOPS = (
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),  # SXM
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10G", None),  # no published figure: pass --peak-tflops
+    ("A10", 125.0),
+    ("V100", 125.0),
+    ("T4", 65.0),
+    ("RTX 4090", 165.2),
+    ("RTX 3090", 71.0),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m = p.add_argument_group("model")
+    m.add_argument("--n-layer", type=int, default=4)
+    m.add_argument("--n-head", type=int, default=4)
+    m.add_argument("--n-embd", type=int, default=128)
+    m.add_argument("--block-size", type=int, default=64, help="context length in characters")
+    m.add_argument("--dropout", type=float, default=0.0)
+    t = p.add_argument_group("training")
+    t.add_argument("--batch-size", type=int, default=12, help="sequences per micro-batch")
+    t.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    t.add_argument("--steps", type=int, default=2000, help="optimizer steps (a resumed run continues to it)")
+    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    t.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate of cosine / wsd")
+    t.add_argument("--warmup-steps", type=int, default=100)
+    t.add_argument("--schedule", choices=("constant", "cosine", "wsd"), default="cosine")
+    t.add_argument("--weight-decay", type=float, default=0.1)
+    t.add_argument("--grad-clip", type=float, default=1.0, help="0 disables clipping")
+    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="bf16: autocast (CPU or CUDA); fp16: autocast + GradScaler (CUDA only)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
+    t.add_argument("--eval-every", type=int, default=250, help="steps between validation losses")
+    t.add_argument("--eval-steps", type=int, default=20, help="validation batches per evaluation")
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="save a checkpoint here at every evaluation and at the end")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    d = p.add_argument_group("data and output")
+    d.add_argument("--text-file", metavar="PATH", default=None,
+                   help="train on this UTF-8 text instead of the standard library's source")
+    d.add_argument("--max-chars", type=int, default=None, help="use only the first MAX_CHARS characters")
+    d.add_argument("--sample-chars", type=int, default=300, help="characters to sample at the end (0: none)")
+    d.add_argument("--temperature", type=float, default=0.8)
+    d.add_argument("--top-k", type=int, default=None)
+    d.add_argument("--peak-tflops", type=float, default=None,
+                   help="the hardware's peak TFLOP/s for MFU (default: a table of GPUs, or a CPU estimate)")
+    return p
+
+
+def corpus_from_text_file(path: str, max_chars: int | None) -> CharCorpus:
+    """A character corpus of a UTF-8 file, its vocabulary the file's own characters."""
+    from bigtrain_lab.data import CharCorpus
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--text-file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if max_chars is not None:
+        text = text[:max_chars]
+    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    vocab, ids = np.unique(codepoints, return_inverse=True)
+    if len(vocab) > 2**16:
+        raise ValueError(f"--text-file {path} has {len(vocab)} distinct characters, more than 65536")
+    ids = ids.astype(np.uint16)
+    n_train = int(len(ids) * (1 - VAL_FRACTION))
+    return CharCorpus(train=ids[:n_train], val=ids[n_train:], vocab=[chr(c) for c in vocab])
+
+
+def check_corpus_length(corpus: CharCorpus, block_size: int, source: str) -> None:
+    shortest = min(len(corpus.train), len(corpus.val))
+    if shortest <= block_size:
+        needed = math.ceil((block_size + 1) / VAL_FRACTION) + 1
+        raise ValueError(
+            f"{source} is too short: {len(corpus):,} characters leave {len(corpus.val):,} for validation "
+            f"(the last {VAL_FRACTION:.0%}), but a window needs block_size + 1 = {block_size + 1}. "
+            f"Use at least about {needed:,} characters, or a smaller --block-size.")
+
+
+def peak_flops(device: torch.device, peak_tflops: float | None) -> tuple[float | None, str]:
+    """(peak FLOP/s, how it was obtained) for the MFU figure."""
+    if peak_tflops is not None:
+        return peak_tflops * 1e12, f"{peak_tflops:g} TFLOP/s (--peak-tflops)"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, tflops in GPU_PEAK_TFLOPS:
+            if key in name:
+                if tflops is None:
+                    break
+                return tflops * 1e12, f"{tflops:g} TFLOP/s, the datasheet's dense bf16 peak of {name}"
+        return None, f"unknown peak for {name}: pass --peak-tflops"
+    if device.type == "cpu":
+        flags = environment_report().cpu_flags
+        per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 8
+        ghz = _cpu_ghz()
+        threads = torch.get_num_threads()
+        return (threads * ghz * 1e9 * per_cycle,
+                f"CPU estimate: {threads} threads x {ghz:.2f} GHz x {per_cycle} fp32 FLOP/cycle "
+                f"(two FMA units of the widest vectors) = {threads * ghz * per_cycle / 1e3:.2f} TFLOP/s; "
+                f"a rough upper bound, pass --peak-tflops for a measured one")
+    return None, f"no peak figure for {device.type}: pass --peak-tflops"
+
+
+def _cpu_ghz() -> float:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":", 1)[1]) / 1000
+    except (OSError, ValueError):
+        pass
+    return 2.5  # a typical laptop/server core when the clock cannot be read
+
+
+def make_schedule(args: argparse.Namespace):
+    if args.schedule == "constant":
+        return constant_schedule(args.lr, args.warmup_steps)
+    if args.schedule == "cosine":
+        return cosine_schedule(args.lr, args.min_lr, args.warmup_steps, args.steps)
+    return wsd_schedule(args.lr, args.min_lr, args.warmup_steps, args.steps)
+
+
+class PrintProgress:
+    """Callback: one line per log point and per evaluation."""
+
+    def __init__(self, steps: int, start_step: int = 0):
+        self.steps = steps
+        self.printed_step = start_step
+        self.printed_evals: int | None = None  # evaluations of a resumed run's past are not reprinted
+
+    def __call__(self, result: TrainResult) -> None:
+        if self.printed_evals is None:
+            self.printed_evals = sum(1 for e in result.evals if e["step"] <= self.printed_step)
+        width = len(str(self.steps))
+        if result.step != self.printed_step and result.losses:
+            speed = "" if math.isnan(result.tokens_per_second) else f" | {result.tokens_per_second:,.0f} tokens/s"
+            print(f"step {result.step:>{width}}/{self.steps} | loss {result.losses[-1]:.4f} | "
+                  f"lr {result.lrs[-1]:.2e}{speed}", flush=True)
+            self.printed_step = result.step
+        for e in result.evals[self.printed_evals:]:
+            print(f"step {int(e['step']):>{width}}/{self.steps} | val loss {e['val_loss']:.4f}", flush=True)
+        self.printed_evals = len(result.evals)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except ValueError as exc:  # bad input: one line that names the flag, not a traceback
+        parser.exit(2, f"{parser.prog}: error: {as_flags(str(exc))}\n")
+    return 2
+
+
+def as_flags(message: str) -> str:
+    """Speak of ``--grad-accum`` rather than ``TrainConfig.grad_accum_steps`` in error messages."""
+    renamed = {"grad_accum_steps": "grad_accum", "checkpoint_path": "checkpoint"}
+
+    def flag(match: re.Match) -> str:
+        return "--" + renamed.get(match.group(1), match.group(1)).replace("_", "-")
+
+    return re.sub(r"\b(?:TrainConfig|GPTConfig)\.(\w+)", flag, message)
+
+
+def run(args: argparse.Namespace) -> int:
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")  # samples may hold characters the terminal cannot show
+    if args.text_file is not None and not Path(args.text_file).is_file():
+        raise ValueError(f"--text-file {args.text_file}: no such file")
+    if args.resume and not args.checkpoint:
+        raise ValueError("--resume needs --checkpoint PATH")
+    if args.resume and not Path(args.checkpoint).is_file():
+        raise ValueError(f"--resume: no checkpoint at {args.checkpoint}")
+    for name in ("max_chars", "sample_chars", "warmup_steps", "top_k"):
+        value = getattr(args, name)
+        if value is not None and value < (1 if name in ("max_chars", "top_k") else 0):
+            raise ValueError(f"--{name.replace('_', '-')} must be {'positive' if name in ('max_chars', 'top_k') else '>= 0'}, got {value}")
+    if not 0 <= args.min_lr <= args.lr:
+        raise ValueError(f"--min-lr must be in [0, --lr], got {args.min_lr}")
+    try:
+        device = get_device(args.device)
+        torch.empty(0, device=device)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {args.device}: {exc}") from None
+    if args.precision == "fp16" and device.type != "cuda":
+        raise ValueError("--precision fp16 needs a CUDA device; use bf16 or fp32")
+
+    # Model and training configurations first: their errors are cheaper than loading the corpus.
+    train_config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, grad_accum_steps=args.grad_accum, lr=args.lr,
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip, precision=args.precision,
+        compile=args.compile, eval_every=args.eval_every, eval_steps=args.eval_steps,
+        checkpoint_path=args.checkpoint, checkpoint_every=args.eval_every if args.checkpoint else 0,
+        seed=args.seed, log_every=args.log_every)
+    GPTConfig(n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, block_size=args.block_size,
+              dropout=args.dropout)
+
+    if args.text_file is not None:
+        corpus = corpus_from_text_file(args.text_file, args.max_chars)
+        source = f"--text-file {args.text_file}"
+    else:
+        from bigtrain_lab.data import load_text_corpus  # here: it imports scikit-learn (a second)
+
+        corpus = load_text_corpus(max_chars=args.max_chars, val_fraction=VAL_FRACTION)
+        source = f"the standard library corpus ({corpus.n_files} files)"
+    check_corpus_length(corpus, args.block_size, source)
+    print(f"data: {source}: {len(corpus):,} characters, vocabulary {corpus.vocab_size} | "
+          f"train {len(corpus.train):,} | val {len(corpus.val):,}")
+
+    seed_everything(args.seed)
+    model_config = GPTConfig(vocab_size=corpus.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
+                             n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+    model = TinyGPT(model_config).to(device)
+    metadata = {"model_config": asdict(model_config), "vocab": "".join(corpus.vocab)}
+    start_step = 0
+    if args.resume:
+        checkpoint = load_checkpoint(args.checkpoint)
+        saved, start_step = checkpoint.get("metadata", {}), checkpoint["step"]
+        del checkpoint
+        if saved.get("vocab") != metadata["vocab"]:
+            raise ValueError(f"--resume: {args.checkpoint} was trained on text with another vocabulary")
+        diff = {k: (v, saved.get("model_config", {}).get(k)) for k, v in metadata["model_config"].items()
+                if saved.get("model_config", {}).get(k) != v}
+        if diff:
+            raise ValueError("--resume: the model flags differ from the checkpoint's: "
+                             + ", ".join(f"{k}={now} (checkpoint: {then})" for k, (now, then) in diff.items()))
+
+    tokens_per_step = args.batch_size * args.grad_accum * args.block_size
+    print(f"model: TinyGPT, {model.num_parameters() / 1e6:.2f} M parameters (non-embedding), "
+          f"{args.n_layer} layers, {args.n_head} heads, {args.n_embd} dims, block {args.block_size} | "
+          f"{model.flops_per_token() / 1e6:.2f} MFLOP per token (6N + 12LHQT)")
+    print(f"training: {args.steps} steps on {device} | {args.precision}{' | compiled' if args.compile else ''} | "
+          f"{args.batch_size} x {args.grad_accum} x {args.block_size} = {tokens_per_step:,} tokens/step | "
+          f"{args.schedule} lr {args.lr:g} -> {args.min_lr:g}, warm-up {args.warmup_steps}")
+
+    batches = corpus_batches(corpus, args.block_size, args.batch_size, seed=args.seed, device=device)
+    result = train(model, batches, train_config, schedule=make_schedule(args), progress=False,
+                   callbacks=[PrintProgress(args.steps, start_step)], metadata=metadata,
+                   resume_from=args.checkpoint if args.resume else None)
+
+    if result.step == start_step:
+        print(f"nothing to train: the checkpoint is at step {start_step} and --steps is {args.steps}")
+    val = result.final_val_loss
+    speed = "n/a" if math.isnan(result.tokens_per_second) else f"{result.tokens_per_second:,.0f}"
+    print(f"done: step {result.step} | train loss {result.losses[-1]:.4f} | "
+          f"val loss {'n/a' if val is None else f'{val:.4f}'} | {speed} tokens/s | {result.wall_time_s:.1f} s")
+    peak, peak_label = peak_flops(device, args.peak_tflops)
+    if peak is not None and not math.isnan(result.tokens_per_second):
+        mfu = model.estimate_mfu(result.tokens_per_second, peak)
+        print(f"MFU (estimate): {100 * mfu:.2f} % = {model.flops_per_token() * result.tokens_per_second / 1e12:.4f} "
+              f"achieved TFLOP/s / peak {peak_label}")
+    else:
+        print(f"MFU (estimate): n/a ({peak_label})")
+    if args.checkpoint:
+        print(f"checkpoint: {args.checkpoint} (step {result.step})")
+
+    if args.sample_chars:
+        start = corpus.encode("\n") if "\n" in corpus.stoi else [0]
+        idx = torch.tensor([start], dtype=torch.long, device=device)
+        out = model.generate(idx, args.sample_chars, temperature=args.temperature, top_k=args.top_k,
+                             generator=torch.Generator(device=device).manual_seed(args.seed))
+        print(f"sample ({args.sample_chars} characters, temperature {args.temperature:g}):")
+        print(corpus.decode(out[0, len(start):].tolist()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
