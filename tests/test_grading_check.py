@@ -1,17 +1,22 @@
 """check(): wrong answers are rejected, different right answers accepted, bad candidates handled."""
 
+import importlib
 import json
+import pkgutil
 import time
 
 import numpy as np
 import pytest
 
+import tests.wrong_answers as wrong_answer_banks
 from bigtrain_lab.grading import CheckResult, UnknownExerciseError, check, exercise_ids, get_exercise
 from bigtrain_lab.grading.check import RESULTS_ENV_VAR
 from tests.wrong_answers import metrics as metrics_answers
 
-WRONG = {**metrics_answers.WRONG}
-RIGHT = {**metrics_answers.RIGHT}
+_BANKS = [importlib.import_module(f"{wrong_answer_banks.__name__}.{m.name}")
+          for m in pkgutil.iter_modules(wrong_answer_banks.__path__)]
+WRONG = {k: v for bank in _BANKS for k, v in bank.WRONG.items()}
+RIGHT = {k: v for bank in _BANKS for k, v in bank.RIGHT.items()}
 SEEDS = (0, 1, 2)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bigtrain_lab.grading.registry import Case, Exercise, get_exercise
+from bigtrain_lab.grading.registry import Case, Exercise, InputModified, get_exercise
 from bigtrain_lab.grading.result import CaseFailure, CheckResult, format_feedback
 from bigtrain_lab.grading.sandbox import call_with_limit, clone_inputs, describe, same_value
 
@@ -26,16 +27,21 @@ def _describe_inputs(case: Case) -> str:
     return ", ".join(parts)
 
 
+def _driven(exercise: Exercise, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` itself, or the exercise's runner driving it (e.g. over many optimizer steps)."""
+    return fn if exercise.run is None else functools.partial(exercise.run, fn)
+
+
 def _expected(exercise: Exercise, case: Case) -> Any:
     args, kwargs = clone_inputs((case.args, case.kwargs))
-    return exercise.reference(*args, **kwargs)
+    return _driven(exercise, exercise.reference)(*args, **kwargs)
 
 
 def _grade_case(exercise: Exercise, case: Case, candidate: Callable[..., Any],
                 time_limit: float) -> tuple[CaseFailure | None, bool]:
     """Run one case. Returns (failure or None, whether to stop checking further cases)."""
     args, kwargs = clone_inputs((case.args, case.kwargs))
-    outcome = call_with_limit(candidate, args, kwargs, time_limit)
+    outcome = call_with_limit(_driven(exercise, candidate), args, kwargs, time_limit)
     inputs = _describe_inputs(case)
     expected_text = f"raises {case.raises.__name__}" if case.raises else ""
 
@@ -53,6 +59,9 @@ def _grade_case(exercise: Exercise, case: Case, candidate: Callable[..., Any],
         if isinstance(err, NotImplementedError):
             return fail(got, "not implemented yet: replace the `raise NotImplementedError` with your code",
                         stop=True)
+        if isinstance(err, InputModified):
+            return fail(got, f"your function modified its input arguments in place ({err}); "
+                        "work on a copy (e.g. x.clone())")
         if case.raises is not None and isinstance(err, case.raises):
             return None, False
         if case.raises is not None:

@@ -17,10 +17,20 @@ import numpy as np
 #: compare(got, expected) -> None when they agree, else a one-line reason shown to the learner.
 Comparator = Callable[[Any, Any], str | None]
 
+#: run(fn, *args, **kwargs) -> value: how a callable is driven on one case's arguments. The checker drives
+#: the candidate and the reference alike, e.g. over a sequence of optimizer steps that feeds each step's
+#: outputs back into the next call; without one, a case is the single call ``fn(*args, **kwargs)``.
+Runner = Callable[..., Any]
+
+
+class InputModified(Exception):
+    """Raised by a ``Runner`` when the candidate modified, in place, a value the runner handed it."""
+
 
 @dataclass(frozen=True)
 class Case:
-    """One call of the candidate: ``candidate(*args, **kwargs)``.
+    """One call of the candidate: ``candidate(*args, **kwargs)`` (or ``run(candidate, *args, **kwargs)``
+    when the exercise has a runner).
 
     ``raises`` names the exception type the candidate must raise instead of returning (e.g. a
     ``ValueError`` for invalid input); ``expected`` is then unused.
@@ -45,6 +55,7 @@ class Exercise:
     hint: str
     lesson: str
     time_limit: float = 5.0  # seconds per case
+    run: Runner | None = None  # None: each case is one call candidate(*case.args, **case.kwargs)
 
     @property
     def topic(self) -> str:
