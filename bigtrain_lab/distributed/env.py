@@ -1,0 +1,136 @@
+"""torchrun's environment -> rank, world size, backend and device; process-group start and end.
+
+``torchrun`` (``python -m torch.distributed.run``) starts one process per device and tells each who it
+is through environment variables: ``RANK`` (0 .. WORLD_SIZE-1 over all nodes), ``LOCAL_RANK`` (0 ..
+LOCAL_WORLD_SIZE-1 on this node: which GPU to use), ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``, and
+``MASTER_ADDR`` / ``MASTER_PORT`` (where the rendezvous store lives). ``TORCHELASTIC_RESTART_COUNT``
+counts the restarts of the worker group (``--max-restarts``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+REQUIRED_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class LaunchError(RuntimeError):
+    """The script was started in a way it cannot run; the message says how to launch it."""
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Who this process is in the job, and what it runs on."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    local_world_size: int
+    restart_count: int
+    backend: str
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that logs and writes checkpoints."""
+        return self.rank == 0
+
+    def print(self, *args, **kwargs) -> None:
+        """``print`` on rank 0 only (every rank printing the same line N times is noise)."""
+        if self.is_main:
+            print(*args, **kwargs, flush=True)
+
+
+def read_launch_env(environ: Mapping[str, str] | None = None, *, script: str = "this script") -> dict[str, int]:
+    """Rank, local rank, world sizes and restart count from torchrun's variables.
+
+    Raises ``LaunchError`` naming the missing variables and the command to use when the process was not
+    started by torchrun (e.g. ``python scripts/ddp_train.py``), or when the variables are inconsistent.
+    """
+    environ = os.environ if environ is None else environ
+    missing = [name for name in REQUIRED_VARS if name not in environ]
+    if missing:
+        raise LaunchError(
+            f"{script} must be launched by torchrun, which sets {', '.join(missing)} for every process. "
+            f"For example, 2 processes on this machine:\n"
+            f"    torchrun --standalone --nproc_per_node=2 {script} ...\n"
+            f"(torchrun is python -m torch.distributed.run; plain `python {script}` starts one process "
+            f"that does not know its rank)")
+    try:
+        values = {name: int(environ[name]) for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")}
+        values["TORCHELASTIC_RESTART_COUNT"] = int(environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    except ValueError as exc:
+        raise LaunchError(f"torchrun's variables must be integers: {exc}") from None
+    if not 0 <= values["RANK"] < values["WORLD_SIZE"]:
+        raise LaunchError(f"RANK={values['RANK']} is outside [0, WORLD_SIZE={values['WORLD_SIZE']})")
+    if not 0 <= values["LOCAL_RANK"] < values["LOCAL_WORLD_SIZE"] <= values["WORLD_SIZE"]:
+        raise LaunchError(f"inconsistent LOCAL_RANK={values['LOCAL_RANK']}, "
+                          f"LOCAL_WORLD_SIZE={values['LOCAL_WORLD_SIZE']}, WORLD_SIZE={values['WORLD_SIZE']}")
+    return {"rank": values["RANK"], "local_rank": values["LOCAL_RANK"], "world_size": values["WORLD_SIZE"],
+            "local_world_size": values["LOCAL_WORLD_SIZE"],
+            "restart_count": values["TORCHELASTIC_RESTART_COUNT"]}
+
+
+def choose_backend(device: str, local_rank: int, local_world_size: int,
+                   cuda_devices: int | None = None) -> tuple[str, torch.device]:
+    """``(backend, device)``: NCCL on GPU ``LOCAL_RANK`` when CUDA is used, gloo on the CPU otherwise.
+
+    ``device``: "auto" (CUDA when present), "cpu" or "cuda". One process per GPU: more processes on a
+    node than it has GPUs is a ``LaunchError`` (two NCCL ranks on one GPU hang or fail).
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if cuda_devices is None:
+        cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "cpu" or (device == "auto" and cuda_devices == 0):
+        return "gloo", torch.device("cpu")
+    if cuda_devices == 0:
+        raise LaunchError("--device cuda, but no CUDA device is visible (check nvidia-smi and "
+                          "CUDA_VISIBLE_DEVICES); --device cpu runs on gloo")
+    if local_world_size > cuda_devices:
+        raise LaunchError(
+            f"{local_world_size} processes on this node (--nproc_per_node) but only {cuda_devices} CUDA "
+            f"device(s) visible: one process per GPU, so use --nproc_per_node={cuda_devices} "
+            f"(or --nproc_per_node=gpu)")
+    return "nccl", torch.device("cuda", local_rank)
+
+
+def init_distributed(device: str = "auto", *, script: str = "this script", timeout_s: float = 300.0,
+                     environ: Mapping[str, str] | None = None) -> DistEnv:
+    """Read torchrun's environment, pick backend and device, ``init_process_group`` and return who we are.
+
+    ``timeout_s`` bounds how long a collective waits for a missing peer before raising (instead of
+    hanging forever when another rank died or diverged).
+    """
+    info = read_launch_env(environ, script=script)
+    backend, dev = choose_backend(device, info["local_rank"], info["local_world_size"])
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)  # before any CUDA work: else every rank allocates on GPU 0
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s),
+                            device_id=dev if dev.type == "cuda" else None)
+    return DistEnv(backend=backend, device=dev, **info)
+
+
+def cleanup() -> None:
+    """``destroy_process_group`` when one is running (a clean exit: no leaked NCCL communicators)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group(device: str = "auto", *, script: str = "this script",
+                  timeout_s: float = 300.0) -> Iterator[DistEnv]:
+    """``with process_group() as env: ...``: ``init_distributed`` on entry, ``cleanup`` on every exit."""
+    env = init_distributed(device, script=script, timeout_s=timeout_s)
+    try:
+        yield env
+    finally:
+        cleanup()
