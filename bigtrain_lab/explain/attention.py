@@ -1,0 +1,70 @@
+"""Attention maps and attention rollout for ``bigtrain_lab.models.TinyGPT``.
+
+``attention_maps`` asks TinyGPT for its weights (``forward(..., return_attention=True)``, the explicit
+softmax(q k^T / sqrt(d) + mask) the fused kernel never materialises). ``attention_rollout`` (Abnar &
+Zuidema, 2020) composes the layers: each layer's head-averaged map A is mixed with the identity for the
+residual connection, A' = (A + I) / 2 (rows renormalised), and the rollout is A'_L ... A'_1: row t says
+how much of position t's final representation flows, through all layers, from each input position.
+Both are descriptions of information flow, not of what the prediction depends on (see the lesson's
+"attention is not explanation" section, which compares them with gradients).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+__all__ = ["attention_maps", "attention_rollout", "mass_at_offset"]
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+    """Attention weights of every layer and head for one sequence: (n_layer, n_head, T, T).
+
+    ``idx`` is a (T,) or (1, T) tensor of token ids. Row t of a map holds the weights position t gives
+    to positions 0..t (causal: zero above the diagonal), summing to 1.
+    """
+    if idx.dim() == 1:
+        idx = idx.unsqueeze(0)
+    if idx.dim() != 2 or idx.shape[0] != 1:
+        raise ValueError(f"idx must be one sequence, shape (T,) or (1, T), got {tuple(idx.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        _, _, attentions = model(idx, return_attention=True)
+    finally:
+        model.train(was_training)
+    return torch.stack([a[0] for a in attentions])
+
+
+def attention_rollout(maps: torch.Tensor, *, residual: bool = True, head_fusion: str = "mean"
+                      ) -> torch.Tensor:
+    """Attention rollout of (n_layer, n_head, T, T) maps -> (T, T), rows summing to 1.
+
+    ``head_fusion``: "mean" (Abnar & Zuidema) or "max" over heads. ``residual`` adds the identity for the
+    skip connection before renormalising each row.
+    """
+    if maps.dim() != 4 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(f"maps must have shape (n_layer, n_head, T, T), got {tuple(maps.shape)}")
+    if head_fusion == "mean":
+        fused = maps.mean(dim=1)
+    elif head_fusion == "max":
+        fused = maps.amax(dim=1)
+    else:
+        raise ValueError(f"head_fusion must be 'mean' or 'max', got {head_fusion!r}")
+    T = maps.shape[-1]
+    rollout = torch.eye(T, dtype=maps.dtype, device=maps.device)
+    for layer in fused:
+        a = (layer + torch.eye(T, dtype=maps.dtype, device=maps.device)) / 2 if residual else layer
+        a = a / a.sum(dim=-1, keepdim=True)
+        rollout = a @ rollout
+    return rollout
+
+
+def mass_at_offset(attention: torch.Tensor, offset: int) -> float:
+    """Mean attention weight that rows t >= offset give to position t - offset, for a (T, T) map."""
+    T = attention.shape[-1]
+    if not 0 <= offset < T:
+        raise ValueError(f"offset must be in [0, {T}), got {offset}")
+    rows = torch.arange(offset, T)
+    return float(attention[..., rows, rows - offset].mean())
