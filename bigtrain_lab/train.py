@@ -40,6 +40,9 @@ from tqdm.auto import tqdm
 
 from bigtrain_lab.reproducibility import seed_everything
 
+# The schedules live in bigtrain_lab.schedules; re-exported here, next to the loop that takes them.
+from bigtrain_lab.schedules import constant_schedule, cosine_schedule, wsd_schedule  # noqa: F401, E402
+
 GetBatch = Callable[[str, int], tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -138,50 +141,6 @@ class TrainResult:
         loss = f"{self.losses[-1]:.4f}" if self.losses else "n/a"
         return (f"step {self.step} | loss {loss} | val loss {'n/a' if val is None else f'{val:.4f}'} | "
                 f"{self.tokens_per_second:,.0f} tokens/s | {self.wall_time_s:.1f} s")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Learning-rate schedules: functions step -> lr (step counts from 0)
-
-
-def constant_schedule(lr: float, warmup_steps: int = 0) -> Callable[[int], float]:
-    """``lr`` after a linear warm-up of ``warmup_steps`` steps."""
-    def schedule(step: int) -> float:
-        return lr * (step + 1) / (warmup_steps + 1) if step < warmup_steps else lr
-    return schedule
-
-
-def cosine_schedule(lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """Linear warm-up to ``lr``, then a cosine decay to ``min_lr`` at ``total_steps`` (nanoGPT's get_lr)."""
-    def schedule(step: int) -> float:
-        if step < warmup_steps:
-            return lr * (step + 1) / (warmup_steps + 1)
-        if step >= total_steps:
-            return min_lr
-        ratio = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
-    return schedule
-
-
-def wsd_schedule(lr: float, min_lr: float, warmup_steps: int, total_steps: int,
-                 decay_fraction: float = 0.2) -> Callable[[int], float]:
-    """Warmup-stable-decay: linear warm-up, ``lr`` held flat, then a linear decay to ``min_lr`` over the
-    last ``decay_fraction`` of the steps. Unlike cosine, the flat phase can be extended (or branched
-    from a checkpoint) without knowing the run's length in advance."""
-    if not 0.0 <= decay_fraction <= 1.0:
-        raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction!r}")
-    decay_start = max(warmup_steps, int(round(total_steps * (1.0 - decay_fraction))))
-
-    def schedule(step: int) -> float:
-        if step < warmup_steps:
-            return lr * (step + 1) / (warmup_steps + 1)
-        if step < decay_start:
-            return lr
-        if step >= total_steps:
-            return min_lr
-        ratio = (step - decay_start) / max(1, total_steps - decay_start)
-        return lr + ratio * (min_lr - lr)
-    return schedule
 
 
 # ----------------------------------------------------------------------------------------------------
