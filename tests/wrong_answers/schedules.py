@@ -35,7 +35,20 @@ def sd_hard_coded(step, *, base_lr, step_size, gamma):
     return 0.1
 
 
-STEP_DECAY_WRONG = [sd_continuous, sd_off_by_one, sd_decayed_from_the_start, sd_ceil, sd_linear, sd_hard_coded]
+def sd_seed_never_decays(step, *, base_lr, step_size, gamma):
+    # the interview answer's `lr * 0.1 ** (epoch // num_epochs)`: divides by the run length, so within a
+    # run the exponent stays 0 (here: a run of 10 decay periods)
+    return base_lr * 0.1 ** (step // (10 * step_size))
+
+
+def sd_gamma_multiplied(step, *, base_lr, step_size, gamma):
+    # multiplies by gamma * number of decays instead of raising gamma to that power
+    k = step // step_size
+    return base_lr * gamma * k if k else base_lr
+
+
+STEP_DECAY_WRONG = [sd_continuous, sd_off_by_one, sd_decayed_from_the_start, sd_ceil, sd_linear, sd_hard_coded,
+                    sd_seed_never_decays, sd_gamma_multiplied]
 
 
 def sd_power(step, *, base_lr, step_size, gamma):

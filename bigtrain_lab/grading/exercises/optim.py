@@ -7,7 +7,7 @@ The reference for one step is torch's functional optimizer (``torch.optim.sgd.sg
 ``torch.optim.adamw.adamw``: what ``SGD.step()`` / ``AdamW.step()`` run) applied to the state handed in
 (momentum buffer; step count and moments). Since that state is all an optimizer carries from step to
 step, the reference trajectory is exactly what one ``torch.optim.SGD`` / ``AdamW`` stepped N times gives
-(``tests/test_schedules.py`` checks this, bit for bit).
+(``tests/test_optimizers.py`` checks this, bit for bit).
 
 The tensor comparators used by the lesson 02-04 exercises live here too (``tensor_close``,
 ``tensor_tuple``, ``steps``).
