@@ -1,0 +1,137 @@
+"""Eager, ``torch.compile`` and ``torch.export`` side by side: what each captures, and what it costs.
+
+- ``run_modes`` times one model's forward pass in the three modes: the first call (which includes the
+  compilation or the export) and the steady-state milliseconds per call, and checks that the outputs
+  agree with eager.
+- ``graph_breaks`` asks Dynamo (``torch._dynamo.explain``) how many graphs a function splits into.
+- ``count_compilations`` counts how often Dynamo (re)captures a function over a series of inputs.
+- ``inductor_cache_stats`` tells whether a compile hit Inductor's on-disk cache (a warm cache makes the
+  "compile time" much shorter than a cold one).
+
+Used by ``notebooks/04_graphs_attention_debugging.ipynb`` and ``bench/graphs.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+__all__ = ["MODES", "GraphBreaks", "ModeResult", "count_compilations", "graph_breaks", "inductor_cache_stats",
+           "run_modes", "time_per_call"]
+
+MODES = ("eager", "compile", "export")
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """One execution mode. ``first_call_s``: building the callable plus its first call (for compile:
+    Dynamo tracing and Inductor code generation; for export: tracing into an ExportedProgram).
+    ``ms_per_call``: median of the timed calls after warm-up. ``max_abs_diff``: against eager's output."""
+
+    mode: str
+    first_call_s: float
+    ms_per_call: float
+    max_abs_diff: float
+
+
+def _first_tensor(out: Any) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, tuple | list):
+        return next(_first_tensor(o) for o in out if isinstance(o, torch.Tensor | tuple | list))
+    raise TypeError(f"no tensor in the output: {type(out).__name__}")
+
+
+def time_per_call(fn: Callable[..., Any], *args: Any, warmup: int = 3, iters: int = 20) -> float:
+    """Median wall-clock milliseconds of ``fn(*args)`` over ``iters`` calls, after ``warmup`` calls."""
+    if iters < 1 or warmup < 0:
+        raise ValueError(f"iters must be >= 1 and warmup >= 0, got iters={iters}, warmup={warmup}")
+    for _ in range(warmup):
+        fn(*args)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _build(mode: str, model: nn.Module, args: tuple, compile_kwargs: dict) -> Callable[..., Any]:
+    if mode == "eager":
+        return model
+    if mode == "compile":
+        torch._dynamo.reset()  # forget earlier captures, so the first call really compiles
+        return torch.compile(model, **compile_kwargs)
+    if mode == "export":
+        return torch.export.export(model, args).module()
+    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def run_modes(model: nn.Module, args: Sequence[Any], *, modes: Sequence[str] = MODES, warmup: int = 3,
+              iters: int = 20, compile_kwargs: dict | None = None) -> list[ModeResult]:
+    """Time ``model(*args)`` (inference, no grad, eval mode) in each of ``modes``."""
+    args = tuple(args)
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    model.eval()
+    with torch.no_grad():
+        reference = _first_tensor(model(*args))
+    results = []
+    for mode in modes:
+        start = time.perf_counter()
+        fn = _build(mode, model, args, compile_kwargs or {})
+        with torch.no_grad():
+            out = _first_tensor(fn(*args))
+            first = time.perf_counter() - start
+            ms = time_per_call(fn, *args, warmup=warmup, iters=iters)
+        results.append(ModeResult(mode, first, ms, float((out - reference).abs().max())))
+    return results
+
+
+@dataclass(frozen=True)
+class GraphBreaks:
+    """What ``torch._dynamo.explain`` found: ``graph_count`` graphs separated by ``break_count`` breaks
+    (back to Python in between); ``reasons`` says why each break happened."""
+
+    graph_count: int
+    break_count: int
+    reasons: list[str]
+
+
+def graph_breaks(fn: Callable[..., Any], *args: Any) -> GraphBreaks:
+    """Capture ``fn(*args)`` with Dynamo (no code generation) and report its graph breaks."""
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(fn)(*args)
+    reasons = [str(getattr(b, "reason", b)).strip().splitlines()[0] for b in explained.break_reasons]
+    return GraphBreaks(explained.graph_count, explained.graph_break_count, reasons)
+
+
+def count_compilations(fn: Callable[..., Any], inputs: Sequence[tuple]) -> int:
+    """How many times Dynamo captures ``fn`` while it is called on each argument tuple of ``inputs``.
+
+    A capture is guarded (on shapes, dtypes, Python values); a call that breaks a guard recompiles.
+    The backend only counts (no code generation), so this is cheap.
+    """
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    compiled = torch.compile(fn, backend=counter)
+    for args in inputs:
+        compiled(*args)
+    return counter.frame_count
+
+
+def inductor_cache_stats() -> dict[str, int]:
+    """Inductor's FX-graph cache hits and misses so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return {"hits": int(counters["inductor"]["fxgraph_cache_hit"]),
+            "misses": int(counters["inductor"]["fxgraph_cache_miss"])}
