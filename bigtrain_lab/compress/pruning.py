@@ -135,6 +135,8 @@ def shrink_mlp(model: MLP | nn.Sequential, amount: float) -> nn.Module:
     Linear loses the matching input columns. The output layer keeps its size. Works on
     ``bigtrain_lab.models.MLP`` and on any ``nn.Sequential`` of Linear and element-wise layers."""
     amount = _check_amount(amount)
+    if any(hasattr(m, "weight_orig") for m in model.modules()):
+        raise ValueError("the model carries pruning masks: call make_permanent(model) first")
     new = copy.deepcopy(model)
     seq = new.net if isinstance(new, MLP) else new
     if not isinstance(seq, nn.Sequential):
@@ -142,8 +144,6 @@ def shrink_mlp(model: MLP | nn.Sequential, amount: float) -> nn.Module:
     linear_at = [i for i, m in enumerate(seq) if isinstance(m, nn.Linear)]
     if len(linear_at) < 2:
         raise ValueError("need at least two Linear layers (a hidden one to shrink and one after it)")
-    if any(hasattr(seq[i], "weight_orig") for i in linear_at):
-        raise ValueError("the model carries pruning masks: call make_permanent(model) first")
     cols = None
     for pos, i in enumerate(linear_at):
         last = pos == len(linear_at) - 1
