@@ -10,7 +10,7 @@ Lesson: ``notebooks/08_explainability.ipynb``. Modules:
 - ``sanity``: model-randomisation test, LIME stability across seeds, rank agreement between methods.
 """
 
-from bigtrain_lab.explain.attention import attention_maps, attention_rollout, mass_at_offset
+from bigtrain_lab.explain.attention import attention_maps, attention_rollout, mass_at_offset, token_saliency
 from bigtrain_lab.explain.global_surrogates import (
     Rule,
     Surrogate,
@@ -76,6 +76,7 @@ __all__ = [
     "rules_predict",
     "saliency",
     "shapley_by_permutations",
+    "token_saliency",
     "top_k_overlap",
     "tree_shap",
 ]

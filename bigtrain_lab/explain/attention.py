@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-__all__ = ["attention_maps", "attention_rollout", "mass_at_offset"]
+__all__ = ["attention_maps", "attention_rollout", "mass_at_offset", "token_saliency"]
 
 
 @torch.no_grad()
@@ -68,3 +68,42 @@ def mass_at_offset(attention: torch.Tensor, offset: int) -> float:
         raise ValueError(f"offset must be in [0, {T}), got {offset}")
     rows = torch.arange(offset, T)
     return float(attention[..., rows, rows - offset].mean())
+
+
+def token_saliency(model: nn.Module, idx: torch.Tensor, *, targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Gradient importance of every input position for every prediction: (T, T), row t = output position.
+
+    Entry (t, j) is the L2 norm over the embedding dimensions of d log p(token_t) / d e_j, where e_j is
+    position j's input embedding (token + position) and token_t is ``targets[t]`` (default: the model's
+    own greedy prediction at t). Rows are normalised to sum to 1 (a zero row stays zero). Unlike an
+    attention map, this measures what the output is sensitive to, through all layers and the MLPs.
+    """
+    if idx.dim() == 1:
+        idx = idx.unsqueeze(0)
+    if idx.dim() != 2 or idx.shape[0] != 1:
+        raise ValueError(f"idx must be one sequence, shape (T,) or (1, T), got {tuple(idx.shape)}")
+    T = idx.shape[1]
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        store["e"] = output
+        return output
+
+    was_training = model.training
+    model.eval()
+    handle = model.transformer.drop.register_forward_hook(keep)  # the sum of token and position embeddings
+    rows = []
+    try:
+        for t in range(T):
+            logits, _ = model(idx)
+            log_probs = torch.log_softmax(logits[0, t], dim=-1)
+            token = int(log_probs.argmax()) if targets is None else int(targets.reshape(-1)[t])
+            (grad,) = torch.autograd.grad(log_probs[token], store["e"])
+            rows.append(grad[0].norm(dim=-1).detach())
+    finally:
+        handle.remove()
+        model.train(was_training)
+    saliency = torch.stack(rows)
+    total = saliency.sum(dim=1, keepdim=True)
+    return torch.where(total > 0, saliency / total.clamp_min(1e-30), saliency)

@@ -1,0 +1,388 @@
+"""Seeing training happen: per-layer activation and gradient statistics, dead ReLUs, curves, an LR finder.
+
+Lesson: ``notebooks/09_visualizing_training.ipynb``. Everything here returns plain data (dataclasses of
+floats and lists) that the lesson plots and the unit tests check; ``LiveCurves`` is the one piece that
+draws, a plotly ``FigureWidget`` updated in place as a run goes.
+
+- ``layer_statistics(model, x, y)``: one forward and backward pass with hooks; per layer the mean and
+  std of the activations, the share of ReLU units that are dead on the batch, and the norm of the
+  gradient of the layer's weight (and its ratio to the weight's norm).
+- ``initialize(model, scheme)``: the default initialisation and deliberately broken ones (too small,
+  too large, all zeros, negative biases that kill ReLUs) to see what the plots show.
+- ``train_classifier``: a minimal full-control loop over arrays (epochs of shuffled mini-batches) that
+  records losses, accuracies and, optionally, the layer statistics, and calls callbacks per epoch.
+- ``lr_finder``: Smith's LR range test (exponentially increasing learning rate over one short run).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from numpy.typing import ArrayLike
+from tqdm.auto import tqdm
+
+__all__ = [
+    "INIT_SCHEMES",
+    "History",
+    "LRFinderResult",
+    "LayerStats",
+    "LiveCurves",
+    "diagnose_fit",
+    "initialize",
+    "layer_statistics",
+    "lr_finder",
+    "train_classifier",
+]
+
+INIT_SCHEMES = ("default", "kaiming", "too_small", "too_large", "zeros", "dead_relu")
+ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU)
+
+
+# ---- statistics per layer -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of one activation layer (``name``) and of the weight layer that feeds it.
+
+    ``act_mean``, ``act_std``: of the activation's output over the batch and units. ``dead_fraction``:
+    share of units whose output is 0 for every row of the batch (a dead ReLU passes no gradient; NaN for
+    activations other than ReLU). ``saturated_fraction``: share of outputs with |a| > 0.99 (tanh / sigmoid
+    saturation; NaN otherwise). ``grad_norm``: L2 norm of d loss / d weight of the preceding
+    Linear / Conv layer; ``update_ratio``: grad_norm / weight norm (how large a step at lr = 1 would be).
+    """
+
+    name: str
+    act_mean: float
+    act_std: float
+    dead_fraction: float
+    saturated_fraction: float
+    grad_norm: float
+    update_ratio: float
+
+
+def _weight_layer_before(model: nn.Module) -> dict[str, nn.Module]:
+    """For every activation module, the last Linear / Conv module registered before it."""
+    mapping, last = {}, None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear | nn.Conv2d):
+            last = module
+        elif isinstance(module, ACTIVATION_TYPES) and last is not None:
+            mapping[name] = last
+    return mapping
+
+
+def layer_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+                     ) -> list[LayerStats]:
+    """One forward + backward pass of ``loss_fn(model(x), y)``; the statistics of every activation layer.
+
+    The model's gradients are left as they were (computed on a copy of nothing: the pass uses
+    ``torch.autograd.grad``), and its mode is restored.
+    """
+    feeders = _weight_layer_before(model)
+    if not feeders:
+        raise ValueError("the model has no activation layer (ReLU, Tanh, GELU, Sigmoid, SiLU) after a "
+                         "Linear or Conv2d layer")
+    outputs: dict[str, torch.Tensor] = {}
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(
+        lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach())) for name in feeders]
+    was_training = model.training
+    model.eval()
+    try:
+        loss = loss_fn(model(x), y)
+        weights = [feeders[name].weight for name in feeders]
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    stats = []
+    for (name, feeder), grad in zip(feeders.items(), grads, strict=True):
+        a = outputs[name]
+        per_unit = a.transpose(0, 1).reshape(a.shape[1], -1) if a.dim() > 1 else a.view(1, -1)
+        act = modules[name]
+        dead = float((per_unit <= 0).all(dim=1).float().mean()) if isinstance(act, nn.ReLU) else math.nan
+        saturated = float((a.abs() > 0.99).float().mean()) if isinstance(act, nn.Tanh) else (
+            float(((a < 0.01) | (a > 0.99)).float().mean()) if isinstance(act, nn.Sigmoid) else math.nan)
+        g = 0.0 if grad is None else float(grad.norm())
+        w = float(feeder.weight.detach().norm())
+        stats.append(LayerStats(name, float(a.mean()), float(a.std()), dead, saturated, g,
+                                g / w if w > 0 else math.inf))
+    return stats
+
+
+# ---- broken initialisations -------------------------------------------------------------------------
+
+
+def initialize(model: nn.Module, scheme: str = "default", *, seed: int = 0) -> nn.Module:
+    """Re-initialise every Linear / Conv2d layer of ``model`` in place (and return it).
+
+    - ``default``: PyTorch's own (Kaiming-uniform with a = sqrt(5): weight std 1 / sqrt(3 fan_in);
+      biases U(+-1/sqrt(fan_in))). It shrinks a ReLU signal by about 1/sqrt(6) per layer.
+    - ``kaiming``: He et al. (2015), weights N(0, 2 / fan_in), zero biases: keeps the variance of ReLU
+      activations constant with depth.
+    - ``too_small``: weights N(0, 0.01**2), zero biases: activations and gradients shrink layer by layer.
+    - ``too_large``: weights N(0, 1): activations blow up (ReLU) or saturate (tanh).
+    - ``zeros``: all weights and biases 0: every unit of a layer computes the same thing forever
+      (symmetry is never broken; with ReLU no gradient reaches the hidden weights at all).
+    - ``dead_relu``: default weights, biases -3: most ReLUs output 0 on every input and never recover.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    for module in model.modules():
+        if not isinstance(module, nn.Linear | nn.Conv2d):
+            continue
+        with torch.no_grad():
+            module.reset_parameters()
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
+            elif scheme == "too_small":
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * 0.01)
+            elif scheme == "too_large":
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator))
+            elif scheme == "zeros":
+                module.weight.zero_()
+            if module.bias is not None:
+                if scheme in ("kaiming", "too_small", "too_large", "zeros"):
+                    module.bias.zero_()
+                elif scheme == "dead_relu":
+                    module.bias.fill_(-3.0)
+    return model
+
+
+# ---- a training loop that records everything --------------------------------------------------------
+
+
+@dataclass
+class History:
+    """Per epoch (epoch 0 = before training): losses and accuracies; layer statistics every few epochs."""
+
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    layer_stats: list[list[LayerStats]] = field(default_factory=list)
+    stats_epochs: list[int] = field(default_factory=list)  # the epoch of each layer_stats entry
+
+    def best_epoch(self) -> int:
+        """The epoch with the lowest validation loss."""
+        return self.epochs[int(np.argmin(self.val_loss))]
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    was_training = model.training
+    model.eval()
+    logits = model(X)
+    model.train(was_training)
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def train_classifier(model: nn.Module, X_train: ArrayLike, y_train: ArrayLike, X_val: ArrayLike,
+                     y_val: ArrayLike, *, epochs: int = 20, lr: float = 1e-3, batch_size: int = 64,
+                     weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.0, seed: int = 0,
+                     stats_every: int = 0, callbacks: Sequence[Callable[[History], object]] = (),
+                     progress: bool = True, desc: str = "epochs") -> History:
+    """Train ``model`` (logits out) with cross-entropy on shuffled mini-batches; record per epoch.
+
+    ``optimizer``: "adam" or "sgd" (with ``momentum``, default 0: plain SGD shows init effects). Epoch 0 is the
+    untrained model. ``stats_every`` > 0 records ``layer_statistics`` on the first training batch of
+    every that many epochs (and epoch 0). ``callbacks`` get the ``History`` after every epoch (e.g. a
+    ``LiveCurves``). The loss being NaN / inf stops the run (the history says where).
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    Xt = torch.as_tensor(np.asarray(X_train), dtype=torch.float32)
+    yt = torch.as_tensor(np.asarray(y_train), dtype=torch.int64)
+    Xv = torch.as_tensor(np.asarray(X_val), dtype=torch.float32)
+    yv = torch.as_tensor(np.asarray(y_val), dtype=torch.int64)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    probe = (Xt[:256], yt[:256])
+
+    def record(epoch: int, train_loss: float, train_acc: float) -> None:
+        history.epochs.append(epoch)
+        history.train_loss.append(train_loss)
+        history.train_acc.append(train_acc)
+        val_loss, val_acc = _evaluate(model, Xv, yv)
+        history.val_loss.append(val_loss)
+        history.val_acc.append(val_acc)
+        if stats_every and epoch % stats_every == 0:
+            history.layer_stats.append(layer_statistics(model, *probe))
+            history.stats_epochs.append(epoch)
+
+    record(0, *_evaluate(model, Xt, yt))
+    for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(len(Xt), generator=generator)
+        total, correct = 0.0, 0
+        for start in range(0, len(Xt), batch_size):
+            idx = order[start:start + batch_size]
+            logits = model(Xt[idx])
+            loss = F.cross_entropy(logits, yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yt[idx]).sum())
+        record(epoch, total / len(Xt), correct / len(Xt))
+        for callback in callbacks:
+            callback(history)
+        if not math.isfinite(history.train_loss[-1]):
+            break
+    return history
+
+
+def diagnose_fit(history: History, *, gap_tolerance: float = 0.1, chance_loss: float | None = None) -> dict:
+    """Read a run's curves: the best epoch, the final train / validation gap and a verdict.
+
+    "overfitting": the validation loss ended clearly above its minimum (> gap_tolerance) while the
+    training loss kept falling; "underfitting": the final training loss is still above half the loss
+    at initialisation (or of ``chance_loss``, e.g. ln(n_classes)); otherwise "good fit".
+    """
+    start = history.train_loss[0] if chance_loss is None else chance_loss
+    best = int(np.argmin(history.val_loss))
+    rise = history.val_loss[-1] - history.val_loss[best]
+    gap = history.val_loss[-1] - history.train_loss[-1]
+    if rise > gap_tolerance and history.train_loss[-1] < history.train_loss[best]:
+        verdict = "overfitting"
+    elif history.train_loss[-1] > 0.5 * start:
+        verdict = "underfitting"
+    else:
+        verdict = "good fit"
+    return {"best_epoch": history.epochs[best], "best_val_loss": history.val_loss[best],
+            "final_train_loss": history.train_loss[-1], "final_val_loss": history.val_loss[-1],
+            "gap": gap, "val_rise": rise, "verdict": verdict}
+
+
+# ---- the LR range test ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LRFinderResult:
+    """``lrs[i]`` was used for step i, whose loss was ``losses[i]`` (``smoothed``: exponential moving
+    average, bias-corrected). ``suggestion``: the lr of the steepest descent of the smoothed loss
+    (before the minimum); ``min_loss_lr``: where the smoothed loss was lowest (too high to train at)."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float
+    min_loss_lr: float
+    diverged_at: float | None
+
+
+def lr_finder(model: nn.Module, X: ArrayLike, y: ArrayLike, *, min_lr: float = 1e-6, max_lr: float = 10.0,
+              steps: int = 100, batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.9,
+              beta: float = 0.9,
+              diverge_factor: float = 4.0, seed: int = 0, progress: bool = True) -> LRFinderResult:
+    """Smith's LR range test (2017; fast.ai's ``lr_find``): train for ``steps`` mini-batches while the
+    learning rate grows geometrically from ``min_lr`` to ``max_lr``; stop when the smoothed loss exceeds
+    ``diverge_factor`` x its minimum. ``optimizer``: "sgd" (with ``momentum``) or "adam". The model's
+    weights are restored afterwards (the optimizer's state is thrown away).
+
+    Read it as: the loss falls fastest around ``suggestion``; pick about that (or min_loss_lr / 10).
+    """
+    if not 0 < min_lr < max_lr:
+        raise ValueError(f"need 0 < min_lr < max_lr, got {min_lr}, {max_lr}")
+    if steps < 10:
+        raise ValueError(f"steps must be >= 10, got {steps}")
+    state = copy.deepcopy(model.state_dict())
+    Xt = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    yt = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    opt = (torch.optim.SGD(model.parameters(), lr=min_lr, momentum=momentum) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=min_lr))
+    factor = (max_lr / min_lr) ** (1 / (steps - 1))
+    generator = torch.Generator().manual_seed(seed)
+    lrs, losses, smoothed = [], [], []
+    average, best, diverged = 0.0, math.inf, None
+    model.train()
+    try:
+        for step in tqdm(range(steps), desc="LR range test", disable=not progress, leave=False):
+            lr = min_lr * factor**step
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = torch.randint(0, len(Xt), (batch_size,), generator=generator)
+            loss = F.cross_entropy(model(Xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            value = float(loss.detach())
+            average = beta * average + (1 - beta) * value
+            smooth = average / (1 - beta ** (step + 1))
+            lrs.append(lr)
+            losses.append(value)
+            smoothed.append(smooth)
+            best = min(best, smooth)
+            if not math.isfinite(value) or smooth > diverge_factor * best:
+                diverged = lr
+                break
+    finally:
+        model.load_state_dict(state)
+    curve = np.asarray(smoothed)
+    lowest = int(np.nanargmin(curve))
+    log_lr = np.log10(lrs)
+    slope = np.gradient(curve[: lowest + 1], log_lr[: lowest + 1]) if lowest >= 2 else np.zeros(1)
+    suggestion = lrs[int(np.argmin(slope))] if lowest >= 2 else lrs[lowest]
+    return LRFinderResult(lrs, losses, smoothed, float(suggestion), float(lrs[lowest]), diverged)
+
+
+# ---- a live curve ---------------------------------------------------------------------------------
+
+
+class LiveCurves:
+    """Loss and accuracy curves in a plotly ``FigureWidget``, redrawn as a run goes.
+
+    Pass it as a callback: ``train_classifier(..., callbacks=[LiveCurves()])``. ``data_for(history)``
+    is the plain function it draws (trace name -> (x, y)); tests call it directly.
+    """
+
+    TRACES = ("train loss", "val loss", "train acc", "val acc")
+
+    def __init__(self, *, title: str = "training curves", display: bool = True) -> None:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"))
+        for i, name in enumerate(self.TRACES):
+            fig.add_scatter(x=[], y=[], name=name, mode="lines+markers", row=1, col=1 + i // 2,
+                            line={"dash": "dot" if name.startswith("val") else "solid"})
+        fig.update_xaxes(title_text="epoch")
+        fig.update_layout(title=title, height=330, width=860, margin={"l": 50, "r": 20, "t": 60, "b": 40})
+        self.figure = go.FigureWidget(fig)
+        if display:
+            from IPython.display import display as show
+
+            show(self.figure)
+
+    @staticmethod
+    def data_for(history: History) -> dict[str, tuple[list[int], list[float]]]:
+        """Trace name -> (epochs, values)."""
+        values = (history.train_loss, history.val_loss, history.train_acc, history.val_acc)
+        return {name: (list(history.epochs), list(v)) for name, v in zip(LiveCurves.TRACES, values, strict=True)}
+
+    def __call__(self, history: History) -> None:
+        data = self.data_for(history)
+        with self.figure.batch_update():
+            for trace in self.figure.data:
+                trace.x, trace.y = data[trace.name]
