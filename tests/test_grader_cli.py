@@ -106,14 +106,17 @@ def test_grade_cli_rows_for_broken_notebooks_and_json(root, tmp_path, capsys):
     write_notebook(tmp_path / "slow.ipynb", "from bigtrain_lab.grading import check\nimport time",
                    "time.sleep(60)", 'check("metrics.roc_auc", lambda y, s: 0.5)')
     out = tmp_path / "grades.json"
-    paths = [str(tmp_path / n) for n in ("good.ipynb", "notjson.ipynb", "nochecks.ipynb", "crash.ipynb",
-                                        "slow.ipynb")]
-    code = main(["grade", *paths, "--json", str(out), "--timeout", "15"])
+    paths = [str(tmp_path / n) for n in ("good.ipynb", "notjson.ipynb", "nochecks.ipynb", "crash.ipynb")]
+    code = main(["grade", *paths, "--json", str(out), "--timeout", "240"])  # generous: a loaded CI machine
     assert code == 1
     text = capsys.readouterr().out
     assert "metrics.regression_errors" in text and "[unreadable]" in text and "[no checks]" in text
-    assert "[cell error]" in text and "ZeroDivisionError" in text and "[timeout]" in text
+    assert "[cell error]" in text and "ZeroDivisionError" in text
     data = json.loads(out.read_text())
+    slow_out = tmp_path / "slow.json"
+    assert main(["grade", str(tmp_path / "slow.ipynb"), "--json", str(slow_out), "--timeout", "20"]) == 1
+    assert "[timeout]" in capsys.readouterr().out
+    data["notebooks"] += json.loads(slow_out.read_text())["notebooks"]
     by_name = {n["path"].rsplit("/", 1)[-1]: n for n in data["notebooks"]}
     assert by_name["good.ipynb"]["passed"] and not data["passed"]
     assert by_name["crash.ipynb"]["checks"][0]["exercise_id"] == "metrics.roc_auc"
