@@ -114,7 +114,14 @@ def init_distributed(device: str = "auto", *, script: str = "this script", timeo
     backend, dev = choose_backend(device, info["local_rank"], info["local_world_size"])
     if dev.type == "cuda":
         torch.cuda.set_device(dev)  # before any CUDA work: else every rank allocates on GPU 0
-    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s),
+    timeout = timedelta(seconds=timeout_s)
+    # torchrun's store outlives a restart of the worker group: without a prefix per attempt, a restarted
+    # rank can read the addresses the killed attempt published and fail to connect ("Connection refused"
+    # in gloo's connectFullMesh), depending on who writes first. Namespacing the keys by the restart
+    # count makes every attempt rendezvous afresh.
+    store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+    store = dist.PrefixStore(f"bigtrain/attempt_{info['restart_count']}", store)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout,
                             device_id=dev if dev.type == "cuda" else None)
     return DistEnv(backend=backend, device=dev, **info)
 

@@ -88,3 +88,33 @@ class Job:
 
     def tokens_per_step(self, world_size: int) -> int:
         return self.batch_size * self.grad_accum * world_size * self.block_size
+
+
+def train_single_process(job: Job, world_size: int, *, progress: bool = False):
+    """The same job on ONE process with the global batch of ``world_size`` ranks, through
+    ``bigtrain_lab.train.train``: ``(model, TrainResult)``. A correct DDP or FSDP run of ``job`` on
+    ``world_size`` ranks ends with the same weights, up to float rounding (the mean over the global batch
+    is summed in another order)."""
+    from bigtrain_lab.distributed.data import as_get_batch, micro_batches
+    from bigtrain_lab.reproducibility import seed_everything
+    from bigtrain_lab.train import train
+
+    dataset, corpus = job.dataset()
+    seed_everything(job.seed)
+    model = job.model(corpus.vocab_size)
+    config = job.single_process_config(world_size)
+    stream = micro_batches(dataset, batch_size=config.batch_size, seed=job.seed)
+    result = train(model, as_get_batch(stream), config, schedule=job.schedule(), progress=progress)
+    return model, result
+
+
+def max_weight_difference(a: dict, b: dict) -> float:
+    """``max |a[k] - b[k]|`` over two state_dicts with the same keys and shapes."""
+    if a.keys() != b.keys():
+        raise ValueError(f"different keys: {sorted(set(a) ^ set(b))[:5]}")
+    return max(float((a[k].detach().float().cpu() - b[k].detach().float().cpu()).abs().max()) for k in a)
+
+
+def job_args(job: Job) -> list[str]:
+    """The command-line flags that reproduce ``job`` in either script."""
+    return [arg for name, value in asdict(job).items() for arg in (f"--{name.replace('_', '-')}", str(value))]
