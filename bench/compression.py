@@ -1,0 +1,78 @@
+"""Every compression method of lesson 06, measured on this CPU: size on disk, latency, accuracy.
+
+    python bench/compression.py [--fast]
+    bigtrain-lab bench compression
+
+Trains the digits MLP 64-512-512-10 and applies each method to it (unstructured and structured pruning
+with fine-tuning, int8 dynamic / weight-only / static via torchao, QAT, the deprecated torch.ao
+quantize_dynamic, SVD, distillation), compares the CNN with a depthwise-separable CNN, times fp32 vs int8
+on a Linear-heavy MLP 512-2048-2048-10, and runs TinyGPT int8 and LoRA vs full fine-tuning. Latency:
+median of repeated calls after a warm-up, ONE intra-op thread, batch 1 and 64. Saves
+bench/results/compression.json (everything) and bench/results/compression_sweep.json (the sweep the
+lesson's trade-off widget draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from bigtrain_lab import environment_report
+from bigtrain_lab.compress.experiments import Budget, run_all
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = "python bench/compression.py"
+
+
+def _fmt_bytes(n: float) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def print_summary(results: dict) -> None:
+    rows = results["summary"]
+    print(f"\n{'method':<58} {'acc':>6} {'size':>12} {'params':>9} {'b1 ms':>7} {'b64 ms':>7}")
+    for r in rows:
+        print(f"{r['method']:<58} {r['accuracy']:6.3f} {_fmt_bytes(r['size_bytes']):>12} {r['params']:>9,} "
+              f"{r['latency_ms_b1']:7.3f} {r['latency_ms_b64']:7.3f}  {r['note']}")
+    print("\nLinear-heavy MLP 512-2048-2048-10 (1 thread):")
+    for name, e in results["linear_heavy"].items():
+        print(f"  {name:<38} {_fmt_bytes(e['size_bytes']):>12}  b1 {e['latency_ms_b1']:.3f} ms  "
+              f"b64 {e['latency_ms_b64']:.3f} ms")
+    print("\ndistillation, 200 labelled rows:", json.dumps(results["distillation_small_data"]))
+    print("\nTinyGPT:", json.dumps(results["tinygpt"], indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fast", action="store_true", help="the small budget the tests use")
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    budget = Budget.fast() if args.fast else Budget.full()
+    start = time.perf_counter()
+    results = run_all(budget)
+    wall = time.perf_counter() - start
+    print_summary(results)
+    env = environment_report()
+    machine = {"cpu": env.cpu, "cpu_count": env.cpu_count, "torch_threads_for_latency": 1,
+               "torch": torch.__version__, "python": platform.python_version(),
+               "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "wall_seconds": round(wall, 1)}
+    command = COMMAND + (" --fast" if args.fast else "")
+    budget_info = {k: v for k, v in vars(budget).items() if k != "extra"}
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "compression.json").write_text(json.dumps(
+        {"command": command, "machine": machine, "budget": budget_info, **results}, indent=1, default=float) + "\n")
+    (out_dir / "compression_sweep.json").write_text(json.dumps(
+        {"command": command, "machine": machine, "budget": budget_info, **results["sweep"]}, indent=1,
+        default=float) + "\n")
+    print(f"\nsaved {out_dir / 'compression.json'} and compression_sweep.json ({wall:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
