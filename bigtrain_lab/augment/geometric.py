@@ -147,8 +147,8 @@ def resize(image: ImageLike, size: int | tuple[int, int], *, antialias: bool = T
 def resized_crop_batch(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Crop box ``(top, left, height, width)`` (float pixels; one row per image) and resize to ``size``.
 
-    The box's pixel grid is sampled bilinearly (no antialiasing): a box of exactly the output size at
-    integer offsets copies pixels exactly, which is how :class:`RandomCrop` uses it.
+    The box's pixel grid is sampled bilinearly (no antialiasing): a box of the output size at integer
+    offsets copies pixels (to the rounding of the sampling grid).
     """
     n = x.shape[0]
     oh, ow = size

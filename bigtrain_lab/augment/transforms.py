@@ -188,10 +188,12 @@ class RandomCrop(Transform):
         oh, ow = self.size
         if oh > h or ow > w:
             raise ValueError(f"crop size {self.size} is larger than the padded image {h}x{w}")
-        top = torch.randint(0, h - oh + 1, (n,), generator=generator).double()
-        left = torch.randint(0, w - ow + 1, (n,), generator=generator).double()
-        box = torch.stack([top, left, torch.full_like(top, oh), torch.full_like(top, ow)], -1)
-        return geo.resized_crop_batch(x, box, self.size)
+        top = torch.randint(0, h - oh + 1, (n,), generator=generator).to(x.device)
+        left = torch.randint(0, w - ow + 1, (n,), generator=generator).to(x.device)
+        rows = (top[:, None] + torch.arange(oh, device=x.device))[:, :, None]  # (N, oh, 1)
+        cols = (left[:, None] + torch.arange(ow, device=x.device))[:, None, :]  # (N, 1, ow)
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        return x.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()  # exact copies
 
 
 class ColorJitter(Transform):

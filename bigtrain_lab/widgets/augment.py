@@ -4,7 +4,7 @@ of random augmented samples.
 ``playground_view`` is the plain function (source, strengths, n, seed -> images and a mosaic) that the
 unit tests call; ``AugmentPlayground`` only draws what it returns: a Dropdown "image", one slider per
 transform (described by its name), an IntText "seed", and a plotly FigureWidget with one ``Image`` trace
-named "samples".
+named "samples" (its ``source`` is a PNG data URI of the mosaic).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from bigtrain_lab.augment import (
 )
 
 __all__ = ["SOURCES", "STRENGTHS", "AugmentPlayground", "PlaygroundView", "augment_playground",
-           "build_pipeline", "playground_view", "source_image"]
+           "build_pipeline", "image_grid_figure", "playground_view", "png_data_uri", "source_image"]
 
 #: transform name -> (slider max, step, description of the strength)
 STRENGTHS: dict[str, tuple[float, float, str]] = {
@@ -118,6 +118,44 @@ def _mosaic(images: np.ndarray, cols: int, zoom: int, gap: int = 2) -> np.ndarra
     return out
 
 
+def _as_uint8_rgb(image) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
+
+
+def png_data_uri(image: np.ndarray, zoom: int = 1) -> str:
+    """A ``data:image/png;base64,...`` URI of an image (uint8, or float in [0, 1]), enlarged ``zoom`` times
+    (nearest): plotly's ``go.Image(source=...)`` draws it, far smaller than a ``z`` array in the notebook."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    img = _as_uint8_rgb(image).repeat(zoom, axis=0).repeat(zoom, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(img).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_grid_figure(images, titles, *, cols: int = 4, height: int | None = None, width: int = 900) -> go.Figure:
+    """A plotly figure: ``images`` (uint8, or float in [0, 1]; grey or RGB) in a grid with ``titles``.
+    Small images (digits) are enlarged so they do not look blurred."""
+    from plotly.subplots import make_subplots
+
+    rows = -(-len(images) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles), horizontal_spacing=0.01,
+                        vertical_spacing=0.08)
+    for i, img in enumerate(images):
+        zoom = 16 if np.asarray(img).shape[0] <= 16 else 1
+        fig.add_trace(go.Image(source=png_data_uri(img, zoom)), row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height or 210 * rows, width=width, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
 @dataclass(frozen=True)
 class PlaygroundView:
     """What the playground shows for one state."""
@@ -166,7 +204,7 @@ class AugmentPlayground(widgets.VBox):
         }
         self.seed = widgets.IntText(value=seed, description="seed")
         self.caption = widgets.HTML()
-        self.figure = go.FigureWidget(go.Image(z=view.mosaic, name="samples"))
+        self.figure = go.FigureWidget(go.Image(source=png_data_uri(view.mosaic), name="samples"))
         self.figure.update_layout(width=640, height=460, margin=dict(l=0, r=0, t=30, b=0),
                                   title="original (top left) and random augmented samples")
         self.figure.update_xaxes(visible=False)
@@ -192,7 +230,7 @@ class AugmentPlayground(widgets.VBox):
         self._show(self.view)
 
     def _show(self, view: PlaygroundView) -> None:
-        self.figure.data[0].z = view.mosaic
+        self.figure.data[0].source = png_data_uri(view.mosaic)
         self.caption.value = f"<code>{view.pipeline}</code>"
 
 
