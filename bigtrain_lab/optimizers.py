@@ -20,9 +20,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bigtrain_lab.train import TrainConfig, TrainResult, train
+
 __all__ = [
     "OPTIMIZER_NAMES", "SURFACES", "ArrayBatches", "Surface", "Trajectory", "accuracy", "make_optimizer",
-    "margin_losses", "run_trajectory", "surface_grid", "weight_decay_variants",
+    "margin_losses", "run_trajectory", "surface_grid", "train_classifier", "weight_decay_variants",
 ]
 
 OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -283,3 +285,23 @@ class ArrayBatches:
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of rows of ``X`` whose arg-max logit is the label."""
     return float((model(X).argmax(dim=1) == y).double().mean())
+
+
+def train_classifier(model: nn.Module, batches: ArrayBatches, optimizer: torch.optim.Optimizer, *, steps: int,
+                     schedule: Callable[[int], float] | None = None, seed: int = 0,
+                     eval_every: int = 0) -> TrainResult:
+    """Train a classifier with the kit's loop (``bigtrain_lab.train.train``): cross-entropy, no gradient
+    clipping, the given optimizer and optional ``schedule``; evaluations (every ``eval_every`` steps and at
+    the end) record ``val_loss`` and ``val_accuracy`` on the whole validation set."""
+    X_val, y_val = batches("val", 0)
+
+    @torch.no_grad()
+    def evaluate(net: nn.Module) -> dict[str, float]:
+        logits = net(X_val)
+        return {"val_loss": float(F.cross_entropy(logits, y_val)),
+                "val_accuracy": float((logits.argmax(dim=1) == y_val).double().mean())}
+
+    config = TrainConfig(steps=steps, grad_clip=0.0, eval_every=eval_every or steps, seed=seed,
+                         log_every=max(1, min(50, steps)), lr=optimizer.param_groups[0]["lr"] or 1.0)
+    return train(model, batches, config, optimizer=optimizer, schedule=schedule, evaluate=evaluate,
+                 progress=False)
