@@ -167,6 +167,30 @@ def ring_allreduce(rank: int, world_size: int, tensor: torch.Tensor, send: Send,
     return torch.cat(chunks).view_as(tensor)
 
 
+def parameter_server_allreduce(rank: int, world_size: int, tensor: torch.Tensor, send: Send,
+                               recv: Recv) -> torch.Tensor:
+    """The same sum through a parameter server (rank 0 here): every worker sends its whole tensor to the
+    server, which adds them and sends the sum back. Correct, but the server's link carries 2(N-1) whole
+    tensors while the other links idle."""
+    if rank == 0:
+        total = tensor.clone()
+        for src in range(1, world_size):
+            total += recv(src)
+        for dst in range(1, world_size):
+            send(dst, total)
+        return total
+    send(0, tensor)
+    return recv(0)
+
+
+def link_traffic(run: RingRun) -> dict[tuple[int, int], int]:
+    """Elements carried by each directed link ``(src, dst)`` over a whole run."""
+    traffic: dict[tuple[int, int], int] = {}
+    for m in run.messages:
+        traffic[m.src, m.dst] = traffic.get((m.src, m.dst), 0) + m.numel
+    return traffic
+
+
 # ---- the ring, step by step (for the widget) ------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -253,5 +277,6 @@ def ring_bytes_per_worker(nbytes: float, world_size: int) -> float:
 
 
 __all__ = ["DeadlockError", "Message", "RingRun", "RingStep", "allreduce_seconds", "data_parallel_step",
-           "ring_allreduce", "ring_allreduce_steps", "ring_bytes_per_worker", "run_workers"]
+           "link_traffic", "parameter_server_allreduce", "ring_allreduce", "ring_allreduce_steps",
+           "ring_bytes_per_worker", "run_workers"]
 

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SIGKILL rank RANK when it reaches step STEP, on the first attempt only")
     r.add_argument("--save-final", metavar="PATH", default=None, help="rank 0 saves the final state_dict here")
     r.add_argument("--summary-json", metavar="PATH", default=None, help="rank 0 writes timings here")
+    r.add_argument("--skip-allreduce", action="store_true",
+                   help="benchmarks only: never synchronise gradients (every backward under no_sync; the "
+                        "replicas drift apart), to measure what the all-reduce costs")
     r.add_argument("--log-every", type=int, default=5)
     return p
 
@@ -128,7 +131,7 @@ def train_ddp(job: Job, env, args: argparse.Namespace, failure) -> None:
         step_loss = torch.zeros((), device=env.device)
         for micro in range(job.grad_accum):
             x, y = (t.to(env.device, non_blocking=True) for t in next(stream))
-            last = micro == job.grad_accum - 1
+            last = micro == job.grad_accum - 1 and not args.skip_allreduce
             # no_sync: accumulate locally; only the last micro-batch's backward all-reduces the gradients.
             # The backward pass must run inside the context, it is where the hooks fire.
             with contextlib.nullcontext() if last else ddp.no_sync():
@@ -168,7 +171,8 @@ def train_ddp(job: Job, env, args: argparse.Namespace, failure) -> None:
         summary = {"world_size": world, "backend": env.backend, "device": str(env.device), "steps": job.steps,
                    "step_seconds": step_s, "tokens_per_second": tokens_s,
                    "samples_per_second": job.batch_size * job.grad_accum * world / step_s if timed_steps else None,
-                   "bucket_cap_mb": args.bucket_cap_mb, "final_loss": losses[-1] if losses else None,
+                   "bucket_cap_mb": args.bucket_cap_mb, "skip_allreduce": args.skip_allreduce,
+                   "n_params": sum(p.numel() for p in model.parameters()), "final_loss": losses[-1] if losses else None,
                    "peak_memory_bytes": torch.cuda.max_memory_allocated(env.device)
                    if env.device.type == "cuda" else None}
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))

@@ -101,3 +101,37 @@ def test_data_parallel_step_overlap_and_efficiency():
     assert exposed["efficiency"] == pytest.approx(0.3 / (0.3 + exposed["comm_s"]))
     with pytest.raises(ValueError):
         data_parallel_step(2, 1, compute_s=0, bandwidth=1)
+
+
+def test_parameter_server_sums_but_loads_one_link():
+    from bigtrain_lab.allreduce import link_traffic, parameter_server_allreduce
+
+    tensors = [torch.full((10,), float(r)) for r in range(4)]
+    ps = run_workers(parameter_server_allreduce, tensors)
+    assert all(torch.equal(r, torch.full((10,), 6.0)) for r in ps.results)
+    traffic = link_traffic(ps)
+    assert traffic == {(1, 0): 10, (2, 0): 10, (3, 0): 10, (0, 1): 10, (0, 2): 10, (0, 3): 10}
+    ring = link_traffic(run_workers(ring_allreduce, tensors))
+    assert set(ring) == {(0, 1), (1, 2), (2, 3), (3, 0)}
+    assert sum(ring.values()) == 60 and max(ring.values()) <= 16  # about 2 (N-1)/N x 10 per link
+
+
+def test_ddp_buckets_fire_during_backward_and_no_sync_skips_them():
+    from bigtrain_lab.distributed.buckets import record_buckets, single_process_group
+    from bigtrain_lab.models import GPTConfig, TinyGPT
+
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=50, n_layer=2, n_embd=32, block_size=8))
+    x, y = torch.randint(0, 50, (4, 8)), torch.randint(0, 50, (4, 8))
+    with single_process_group():
+        events, backward_s = record_buckets(model, x, y, bucket_cap_mb=0.01)
+        synced, _ = record_buckets(model, x, y, bucket_cap_mb=0.01, grad_accum=3)
+        unsynced, _ = record_buckets(model, x, y, bucket_cap_mb=0.01, grad_accum=3, use_no_sync=False)
+    assert len(events) > 3 and [e.index for e in events] == list(range(len(events)))
+    assert sum(e.numel for e in events) == sum(p.numel() for p in model.parameters())
+    assert events[0].seconds < backward_s  # the first bucket goes out before backward is over
+    assert any("h.1." in n for n in events[0].parameters)  # ... and holds the LAST block's gradients
+    assert len(synced) == len(events) and len(unsynced) == 3 * len(events)
+    import torch.distributed as dist
+
+    assert not dist.is_initialized()
