@@ -210,3 +210,21 @@ def test_graded_adamw_reference_equals_torch_adamw_bit_for_bit(dtype, hyper):
         state = opt.state[param]
         assert torch.equal(p, param.detach())
         assert torch.equal(m, state["exp_avg"]) and torch.equal(v, state["exp_avg_sq"])
+
+
+def test_train_classifier_runs_the_kit_loop_and_reports_validation():
+    from bigtrain_lab.optimizers import train_classifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    batches = ArrayBatches(X[:150], y[:150], X[150:], y[150:], batch_size=25, seed=0)
+    torch.manual_seed(0)
+    model = MLP(4, (8,), 2)
+    opt = make_optimizer("momentum", model.parameters(), lr=0.1)
+    result = train_classifier(model, batches, opt, steps=60, eval_every=30, schedule=lambda step: 0.1)
+    assert result.step == 60 and len(result.losses) == 60 and result.lrs == [0.1] * 60
+    assert [e["step"] for e in result.evals] == [30, 60]
+    last = result.evals[-1]
+    assert last["val_accuracy"] == pytest.approx(accuracy(model, *batches("val", 0)))
+    assert last["val_accuracy"] > 0.8 and result.losses[-1] < result.losses[0]
