@@ -4,8 +4,8 @@ and the effect of DDP's bucket size.
     python bench/ddp_scaling.py [--steps 30] [--n-layer 4 --n-embd 128] [--buckets 0.05 1 25]
     bigtrain-lab bench ddp_scaling
 
-Runs ``scripts/ddp_train.py`` under torchrun (gloo, one thread per process, as torchrun sets
-OMP_NUM_THREADS=1) with a fixed per-process batch (weak scaling):
+Runs ``scripts/ddp_train.py`` under torchrun (gloo, one thread per process: OMP_NUM_THREADS=1 for every
+run, which torchrun sets only when it starts more than one process) with a fixed per-process batch (weak scaling):
   1. 1 process vs 2 processes: ms per step, samples/s, and the scaling efficiency
      (samples/s with 2 / (2 x samples/s with 1));
   2. 2 processes with ``--skip-allreduce`` (every backward under no_sync): the step time without gradient
@@ -35,7 +35,8 @@ def run(job: Job, nproc: int, extra: list[str], workdir: Path) -> dict:
     out = workdir / f"summary-{nproc}-{'-'.join(extra) or 'default'}.json".replace("--", "")
     result = run_torchrun(ROOT / "scripts" / "ddp_train.py",
                           [*job_args(job), "--device", "cpu", "--log-every", str(job.steps), "--summary-json",
-                           str(out), *extra], nproc_per_node=nproc, echo=False, timeout_s=900)
+                           str(out), *extra], nproc_per_node=nproc, echo=False, timeout_s=900,
+                          env={"OMP_NUM_THREADS": "1"})  # torchrun sets it only when nproc > 1
     result.check()
     summary = json.loads(out.read_text())
     print(f"  {nproc} process(es) {' '.join(extra):<28} {1e3 * summary['step_seconds']:8.1f} ms/step "

@@ -255,3 +255,19 @@ def test_measured_bytes_of_an_unsharded_adamw_model():
     measured = measured_model_state_bytes(model, opt)
     assert measured == {"params": 220, "grads": 220, "optimizer": 440, "total": 880}
     assert measured["total"] == model_state_bytes(55, param_bytes=4, grad_bytes=4, optimizer_bytes=8)
+
+
+def test_a_timed_out_launch_leaves_no_worker_behind(tmp_path):
+    script = tmp_path / "sleepy.py"
+    pid_file = tmp_path / "pids"
+    script.write_text("import os, time\n"
+                      f"open({str(pid_file)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+                      "print('started', flush=True)\ntime.sleep(600)\n")
+    with pytest.raises(TimeoutError):
+        run_torchrun(script, nproc_per_node=2, echo=False, timeout_s=20)
+    import time
+
+    time.sleep(1)
+    for pid in map(int, pid_file.read_text().split()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

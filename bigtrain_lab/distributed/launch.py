@@ -140,6 +140,14 @@ def run_torchrun(script: str | os.PathLike[str], args: Sequence[str] = (), *, np
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
+    # SIGTERM first: torchrun forwards it to its workers, which run in sessions of their own (a SIGKILL
+    # of torchrun's group alone would leave them orphaned). Then SIGKILL whatever is left of the group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # the group this launch created, nothing else
     proc.wait()
