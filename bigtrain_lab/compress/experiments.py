@@ -60,8 +60,8 @@ class Budget:
 
     @classmethod
     def fast(cls) -> Budget:
-        return cls(train_steps=400, finetune_steps=60, latency_repeats=15, sparsities=(0.0, 0.5, 0.8, 0.9, 0.95),
-                   bits=(2, 3, 4, 8), ranks=(8, 32), gpt_pretrain_steps=100, gpt_finetune_steps=40)
+        return cls(train_steps=300, finetune_steps=50, latency_repeats=10, sparsities=(0.0, 0.5, 0.9, 0.95),
+                   bits=(2, 4, 8), ranks=(8, 32), gpt_pretrain_steps=80, gpt_finetune_steps=30)
 
 
 TEACHER_HIDDEN = (512, 512)
@@ -221,7 +221,7 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
     return rows, extra
 
 
-def distillation_small_data(data: Digits, teacher: nn.Module, *, n_labelled: int = 200, steps: int = 400,
+def distillation_small_data(data: Digits, teacher: nn.Module, *, n_labelled: int = 200, steps: int = 300,
                             temperature: float = 8.0, alpha: float = 0.9, seeds: tuple[int, ...] = (0, 1),
                             ) -> list[dict[str, float]]:
     """Student 64-32-10 on ``n_labelled`` training rows, alone vs distilled from ``teacher``: test
