@@ -1,5 +1,7 @@
 """Eager, ``torch.compile`` and ``torch.export`` side by side: what each captures, and what it costs.
 
+- ``autograd_graph_size`` counts the backward graph eager mode recorded for one output: eager builds a
+  new graph on every call, shaped by the Python that ran.
 - ``run_modes`` times one model's forward pass in the three modes: the first call (which includes the
   compilation or the export) and the steady-state milliseconds per call, and checks that the outputs
   agree with eager.
@@ -22,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["MODES", "GraphBreaks", "ModeResult", "count_compilations", "graph_breaks", "inductor_cache_stats",
+__all__ = ["MODES", "GraphBreaks", "ModeResult", "autograd_graph_size", "count_compilations", "graph_breaks", "inductor_cache_stats",
            "run_modes", "time_per_call"]
 
 MODES = ("eager", "compile", "export")
@@ -135,3 +137,16 @@ def inductor_cache_stats() -> dict[str, int]:
 
     return {"hits": int(counters["inductor"]["fxgraph_cache_hit"]),
             "misses": int(counters["inductor"]["fxgraph_cache_miss"])}
+
+
+def autograd_graph_size(output: torch.Tensor) -> int:
+    """Number of backward nodes recorded behind ``output`` (0 for a tensor without ``grad_fn``)."""
+    seen: set[int] = set()
+    stack = [output.grad_fn] if output.grad_fn is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(child for child, _ in node.next_functions if child is not None)
+    return len(seen)

@@ -5,6 +5,7 @@ import torch
 
 from bigtrain_lab.graphs import (
     ModeResult,
+    autograd_graph_size,
     count_compilations,
     graph_breaks,
     inductor_cache_stats,
@@ -66,3 +67,13 @@ def test_count_compilations_shape_change_recompiles_once_then_dynamic():
 def test_inductor_cache_stats_are_counts():
     stats = inductor_cache_stats()
     assert set(stats) == {"hits", "misses"} and all(v >= 0 for v in stats.values())
+
+
+def test_autograd_graph_size_follows_the_python_that_ran():
+    w = torch.randn(3, 3, requires_grad=True)
+    x = torch.randn(3)
+    once = torch.tanh(x @ w)
+    twice = torch.tanh(torch.tanh(x @ w) @ w)
+    assert autograd_graph_size(once) < autograd_graph_size(twice)
+    assert autograd_graph_size(x) == 0
+    assert autograd_graph_size(w * 2) == 2  # MulBackward0 -> AccumulateGrad
