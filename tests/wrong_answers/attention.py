@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from bigtrain_lab.attention import scaled_dot_product_attention as lesson_attention
+
 
 def _scores(q, k, scale):
     return q @ k.transpose(-2, -1) * scale
@@ -82,6 +84,15 @@ def attn_naive_exp(q, k, v, *, causal=False):
     return weights / weights.sum(-1, keepdim=True) @ v
 
 
+def attn_mask_after_softmax(q, k, v, *, causal=False):
+    # zeroes the future weights AFTER the softmax and does not renormalise: rows no longer sum to 1
+    L, S = q.shape[-2], k.shape[-2]
+    weights = torch.softmax(_scores(q, k, 1.0 / math.sqrt(q.shape[-1])), dim=-1)
+    if causal:
+        weights = weights * _causal_mask(L, S)
+    return weights @ v
+
+
 def attn_float32_always(q, k, v, *, causal=False):
     out = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=causal)
     return out
@@ -89,7 +100,7 @@ def attn_float32_always(q, k, v, *, causal=False):
 
 ATTENTION_WRONG = [attn_no_scale, attn_scale_by_e, attn_scale_by_value_dim, attn_softmax_over_queries,
                    attn_bottom_right_causal, attn_strict_causal, attn_ignores_causal, attn_zero_masking,
-                   attn_naive_exp, attn_float32_always]
+                   attn_naive_exp, attn_mask_after_softmax, attn_float32_always]
 
 
 def attn_masked_fill(q, k, v, *, causal=False):
@@ -111,7 +122,7 @@ def attn_einsum_stable(q, k, v, *, causal=False):
     return torch.einsum("...ls,...sv->...lv", weights, v)
 
 
-ATTENTION_RIGHT = [attn_masked_fill, attn_einsum_stable]
+ATTENTION_RIGHT = [attn_masked_fill, attn_einsum_stable, lesson_attention]  # the last: the lesson's own
 
 WRONG = {"attention.scaled_dot_product_attention": ATTENTION_WRONG}
 RIGHT = {"attention.scaled_dot_product_attention": ATTENTION_RIGHT}

@@ -4,6 +4,8 @@ CORRECT ones (each must be accepted)."""
 import numpy as np
 import torch
 
+from bigtrain_lab.debugging import numerical_gradient as lesson_numerical_gradient
+
 
 def ng_forward(f, x, *, eps=1e-6):
     # forward differences: error O(eps * f''), visible on a fast oscillation
@@ -115,7 +117,7 @@ def ng_numpy_basis(f, x, *, eps=1e-6):
     return torch.from_numpy(grad.reshape(x.shape))
 
 
-NUMERICAL_GRADIENT_RIGHT = [ng_loop, ng_numpy_basis]
+NUMERICAL_GRADIENT_RIGHT = [ng_loop, ng_numpy_basis, lesson_numerical_gradient]  # the last: the lesson's own
 
 WRONG = {"debugging.numerical_gradient": NUMERICAL_GRADIENT_WRONG}
 RIGHT = {"debugging.numerical_gradient": NUMERICAL_GRADIENT_RIGHT}
