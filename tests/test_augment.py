@@ -213,3 +213,16 @@ def test_digits_experiment_helpers():
     assert x.shape == (30, 1, 8, 8) and float(x.max()) <= 1.0
     model = train_digits_cnn(x, torch.tensor(d.y_train[idx]), transform=A.RandomRotation(10), steps=3)
     assert model(x).shape == (30, 10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_same_generator_same_result_on_the_gpu():
+    pipeline = A.Compose([A.RandomAffine(20, (0.1, 0.1), (0.9, 1.1), 5), A.ColorJitter(0.3, 0.3, 0.3, 0.1),
+                          A.GaussianBlur((0.2, 1.0)), A.GaussianNoise(0.05), A.RandomErasing(0.5),
+                          A.RandomCrop(14, padding=2), A.RandAugment()])
+    batch = torch.rand(8, 3, 16, 16)
+    on_cpu = pipeline(batch, A.make_generator(0))
+    on_gpu = pipeline(batch.cuda(), A.make_generator(0))
+    assert on_gpu.is_cuda
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-4, rtol=1e-4)
