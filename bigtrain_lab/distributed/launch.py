@@ -144,10 +144,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
     # of torchrun's group alone would leave them orphaned). Then SIGKILL whatever is left of the group.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # the group this launch created, nothing else
     proc.wait()
