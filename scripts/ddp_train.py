@@ -1,4 +1,4 @@
-"""Train TinyGPT with DistributedDataParallel: the same script on CPU processes (gloo) and on GPUs (NCCL).
+r"""Train TinyGPT with DistributedDataParallel: the same script on CPU processes (gloo) and on GPUs (NCCL).
 
     torchrun --standalone --nproc_per_node=2 scripts/ddp_train.py --steps 20          # 2 CPU processes
     torchrun --standalone --nproc_per_node=8 scripts/ddp_train.py --steps 2000        # 1 node x 8 GPUs

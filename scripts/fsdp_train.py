@@ -1,4 +1,4 @@
-"""Train TinyGPT sharded with FSDP2 (``fully_shard``): each rank holds 1/N of every weight, gradient and
+r"""Train TinyGPT sharded with FSDP2 (``fully_shard``): each rank holds 1/N of every weight, gradient and
 optimizer state, and gathers a block's full weights only while it computes it.
 
     torchrun --standalone --nproc_per_node=2 scripts/fsdp_train.py --steps 20           # 2 CPU processes (gloo)
