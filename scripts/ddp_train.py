@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from bigtrain_lab.distributed import LaunchError, cleanup, init_distributed, micro_batches
+from bigtrain_lab.distributed import DistEnv, LaunchError, cleanup, init_distributed, micro_batches
 from bigtrain_lab.distributed.faults import maybe_fail, parse_failure
 from bigtrain_lab.distributed.job import Job
 from bigtrain_lab.reproducibility import seed_everything
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train_ddp(job: Job, env, args: argparse.Namespace, failure) -> None:
+def train_ddp(job: Job, env: DistEnv, args: argparse.Namespace, failure: tuple[int, int] | None) -> None:
     dataset, corpus = job.dataset()
     world = env.world_size
     env.print(f"DDP: {world} processes ({env.backend}, {env.device.type}) | {len(dataset):,} windows of "

@@ -37,7 +37,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from bigtrain_lab.distributed import LaunchError, cleanup, init_distributed, micro_batches
+from bigtrain_lab.distributed import DistEnv, LaunchError, cleanup, init_distributed, micro_batches
 from bigtrain_lab.distributed.faults import maybe_fail, parse_failure
 from bigtrain_lab.distributed.job import Job
 from bigtrain_lab.distributed.memory import measured_model_state_bytes, model_state_bytes
@@ -132,7 +132,7 @@ def load(path: Path, model, optimizer) -> int:
     return int(state["step"])
 
 
-def train_fsdp(job: Job, env, args: argparse.Namespace, failure) -> None:
+def train_fsdp(job: Job, env: DistEnv, args: argparse.Namespace, failure: tuple[int, int] | None) -> None:
     dataset, corpus = job.dataset()
     world = env.world_size
     param_dtype = DTYPES[args.param_dtype or ("bf16" if env.device.type == "cuda" else "fp32")]

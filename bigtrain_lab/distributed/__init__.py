@@ -6,8 +6,11 @@
 - ``launch``: run ``torchrun`` from a notebook as a subprocess, with live, rank-tagged logs.
 - ``data``: a map-style dataset of corpus windows and the micro-batch stream a rank sees through
   ``DistributedSampler`` (with ``set_epoch``), resumable at any step.
+- ``job``: the run both scripts share (flags, data, TinyGPT, AdamW, schedule), and the same job on one
+  process through ``bigtrain_lab.train.train`` for weight-by-weight comparisons.
 - ``faults``: simulate a crashed worker (SIGKILL) to exercise ``torchrun --max-restarts``.
 - ``memory``: model-state bytes per rank, measured (local shards) and from the ZeRO formula.
+- ``buckets``: watch DDP's gradient buckets launch during backward (a communication hook).
 """
 
 from bigtrain_lab.distributed.data import CharWindows, global_batch_indices, micro_batches
