@@ -81,10 +81,15 @@ class LaunchResult:
         return "\n".join(self.lines[-n:])
 
     def check(self) -> LaunchResult:
-        """Raise ``RuntimeError`` with the last lines of output unless the run succeeded."""
+        """Raise ``RuntimeError`` unless the run succeeded, with the last lines of every rank and of
+        torchrun itself (a worker's own error is usually above torchrun's summary)."""
         if not self.ok:
-            raise RuntimeError(f"torchrun exited with status {self.returncode}:\n  {' '.join(self.command)}\n"
-                               f"last lines:\n{self.tail()}")
+            ranks = sorted({int(m.group("rank")) for m in map(RANK_PREFIX.match, self.lines) if m})
+            per_rank = "".join(f"\nlast lines of local rank {r}:\n" + "\n".join(self.rank_lines(r)[-12:])
+                               for r in ranks)
+            agent = [line for line in self.lines if not RANK_PREFIX.match(line)]
+            raise RuntimeError(f"torchrun exited with status {self.returncode}:\n  {' '.join(self.command)}"
+                               f"{per_rank}\nlast lines of torchrun:\n" + "\n".join(agent[-15:]))
         return self
 
 
