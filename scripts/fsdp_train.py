@@ -19,6 +19,7 @@ can be loaded back on a different number of ranks.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -88,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         train_fsdp(job, env, args, failure)
     finally:
-        cleanup()
+        # Free the model first: its hooks form reference cycles that hold the process group (FSDP's device
+        # mesh); left to the interpreter's exit, they were torn down after the group and gloo's threads
+        # aborted the process ("terminate called without an active exception"), at random.
+        gc.collect()
+        cleanup()  # destroy_process_group on every exit path
     return 0
 
 
