@@ -1,53 +1,78 @@
-"""Named training recipes for TinyGPT: optimizer settings plus a learning-rate schedule for a run length.
+"""Named training recipes for TinyGPT: optimizer settings plus a learning-rate schedule.
 
-``recipe("nanogpt", steps)`` is nanoGPT's shakespeare-char configuration; ``recipe("kit", steps)`` is the
-kit's default (used by ``scripts/train_gpt.py``), chosen by ``bench/recipes.py``, which measures the steps
-each needs to reach the same validation loss.
+``RECIPES["nanogpt"]`` is nanoGPT's shakespeare-char configuration; ``RECIPES["kit"]`` is the kit's default
+(used by ``scripts/train_gpt.py``). ``bench/recipes.py`` trains both on the same batches and measures the
+steps each needs to reach the same validation loss (results in ``bench/results/recipes.json``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from bigtrain_lab.train import cosine_schedule, wsd_schedule
+from bigtrain_lab.schedules import constant_schedule, cosine_schedule, wsd_schedule
 
-Schedule = Callable[[int], float]
-
-
-def _nanogpt(steps: int) -> tuple[dict[str, Any], Schedule]:
-    settings = {"lr": 1e-3, "weight_decay": 0.1, "betas": (0.9, 0.99), "grad_clip": 1.0}
-    return settings, cosine_schedule(1e-3, 1e-4, min(100, steps // 10), steps)
+SCHEDULE_KINDS = ("constant", "cosine", "wsd")
 
 
-def _wsd(lr: float, beta2: float) -> Callable[[int], tuple[dict[str, Any], Schedule]]:
-    def make(steps: int) -> tuple[dict[str, Any], Schedule]:
-        settings = {"lr": lr, "weight_decay": 0.1, "betas": (0.9, beta2), "grad_clip": 1.0}
-        return settings, wsd_schedule(lr, lr / 100, min(50, steps // 10), steps, decay_fraction=0.3)
-    return make
+@dataclass(frozen=True)
+class Recipe:
+    """AdamW settings and a schedule: linear warm-up to ``lr``, then ``schedule`` down to ``min_lr``
+    (``wsd``: held flat, then a linear decay over the last ``decay_fraction`` of the run)."""
+
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    schedule: str
+    betas: tuple[float, float]
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    decay_fraction: float = 0.2
+
+    def warmup_for(self, steps: int) -> int:
+        """The warm-up of a run of ``steps`` steps: ``warmup_steps``, but at most a tenth of the run."""
+        return min(self.warmup_steps, steps // 10)
+
+    def train_settings(self) -> dict[str, Any]:
+        """The ``TrainConfig`` keyword arguments of this recipe."""
+        return {"lr": self.lr, "weight_decay": self.weight_decay, "betas": self.betas, "grad_clip": self.grad_clip}
+
+    def make_schedule(self, steps: int) -> Callable[[int], float]:
+        """step -> learning rate for a run of ``steps`` steps."""
+        return make_schedule(self.schedule, self.lr, self.min_lr, self.warmup_for(steps), steps,
+                             decay_fraction=self.decay_fraction)
 
 
-def _cosine(lr: float, beta2: float) -> Callable[[int], tuple[dict[str, Any], Schedule]]:
-    def make(steps: int) -> tuple[dict[str, Any], Schedule]:
-        settings = {"lr": lr, "weight_decay": 0.1, "betas": (0.9, beta2), "grad_clip": 1.0}
-        return settings, cosine_schedule(lr, lr / 100, min(50, steps // 10), steps)
-    return make
+def make_schedule(kind: str, lr: float, min_lr: float, warmup_steps: int, steps: int, *,
+                  decay_fraction: float = 0.2) -> Callable[[int], float]:
+    """A schedule by name: ``constant``, ``cosine`` or ``wsd``."""
+    if kind == "constant":
+        return constant_schedule(lr, warmup_steps)
+    if kind == "cosine":
+        return cosine_schedule(lr, min_lr, warmup_steps, steps)
+    if kind == "wsd":
+        return wsd_schedule(lr, min_lr, warmup_steps, steps, decay_fraction=decay_fraction)
+    raise ValueError(f"unknown schedule {kind!r}; choose one of {SCHEDULE_KINDS}")
 
 
-RECIPES: dict[str, Callable[[int], tuple[dict[str, Any], Schedule]]] = {
-    "nanogpt": _nanogpt,
-    "wsd-2e-3": _wsd(2e-3, 0.95),
-    "wsd-3e-3": _wsd(3e-3, 0.95),
-    "wsd-5e-3": _wsd(5e-3, 0.95),
-    "cosine-3e-3": _cosine(3e-3, 0.95),
+RECIPES: dict[str, Recipe] = {
+    # nanoGPT's config/train_shakespeare_char.py: lr 1e-3 -> 1e-4 cosine, 100 warm-up steps, beta2 0.99
+    "nanogpt": Recipe(lr=1e-3, min_lr=1e-4, warmup_steps=100, schedule="cosine", betas=(0.9, 0.99)),
+    # the kit's: 3x the peak lr, beta2 0.95, warmup-stable-decay with the last 30 % decaying to lr / 100
+    "kit": Recipe(lr=3e-3, min_lr=3e-5, warmup_steps=50, schedule="wsd", betas=(0.9, 0.95), decay_fraction=0.3),
+    # candidates bench/recipes.py compared when choosing the kit's (600-step runs)
+    "cosine-3e-3": Recipe(lr=3e-3, min_lr=3e-5, warmup_steps=50, schedule="cosine", betas=(0.9, 0.95)),
+    "wsd-5e-3": Recipe(lr=5e-3, min_lr=5e-5, warmup_steps=50, schedule="wsd", betas=(0.9, 0.95),
+                       decay_fraction=0.3),
 }
-RECIPES["kit"] = RECIPES["wsd-3e-3"]
 
 
-def recipe(name: str, steps: int) -> tuple[dict[str, Any], Schedule]:
+def recipe(name: str, steps: int) -> tuple[dict[str, Any], Callable[[int], float]]:
     """(TrainConfig keyword arguments, schedule step -> lr) of recipe ``name`` for a run of ``steps``."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    return RECIPES[name](steps)
+    chosen = RECIPES[name]
+    return chosen.train_settings(), chosen.make_schedule(steps)

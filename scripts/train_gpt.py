@@ -26,16 +26,8 @@ import torch
 from bigtrain_lab import get_device, seed_everything
 from bigtrain_lab.environment import environment_report
 from bigtrain_lab.models import GPTConfig, TinyGPT
-from bigtrain_lab.train import (
-    TrainConfig,
-    TrainResult,
-    constant_schedule,
-    corpus_batches,
-    cosine_schedule,
-    load_checkpoint,
-    train,
-    wsd_schedule,
-)
+from bigtrain_lab.recipes import RECIPES, SCHEDULE_KINDS, make_schedule
+from bigtrain_lab.train import TrainConfig, TrainResult, corpus_batches, load_checkpoint, train
 
 if TYPE_CHECKING:
     from bigtrain_lab.data import CharCorpus
@@ -74,12 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=12, help="sequences per micro-batch")
     t.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
     t.add_argument("--steps", type=int, default=2000, help="optimizer steps (a resumed run continues to it)")
-    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    t.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate of cosine / wsd")
-    t.add_argument("--warmup-steps", type=int, default=100)
-    t.add_argument("--schedule", choices=("constant", "cosine", "wsd"), default="cosine")
-    t.add_argument("--weight-decay", type=float, default=0.1)
-    t.add_argument("--grad-clip", type=float, default=1.0, help="0 disables clipping")
+    t.add_argument("--recipe", choices=sorted(RECIPES), default="kit",
+                   help="optimizer settings and LR schedule (bigtrain_lab.recipes; bench/recipes.py compares "
+                        "them); the flags below override its parts. kit: AdamW lr 3e-3, beta2 0.95, "
+                        "warmup-stable-decay; nanogpt: lr 1e-3 -> 1e-4 cosine, beta2 0.99")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    t.add_argument("--min-lr", type=float, default=None, help="final learning rate of cosine / wsd")
+    t.add_argument("--warmup-steps", type=int, default=None,
+                   help="default: the recipe's, at most a tenth of --steps")
+    t.add_argument("--schedule", choices=SCHEDULE_KINDS, default=None)
+    t.add_argument("--beta2", type=float, default=None, help="AdamW's second-moment decay")
+    t.add_argument("--weight-decay", type=float, default=None)
+    t.add_argument("--grad-clip", type=float, default=None, help="0 disables clipping")
     t.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="bf16: autocast (CPU or CUDA); fp16: autocast + GradScaler (CUDA only)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -168,12 +166,16 @@ def _cpu_ghz() -> float:
     return 2.5  # a typical laptop/server core when the clock cannot be read
 
 
-def make_schedule(args: argparse.Namespace):
-    if args.schedule == "constant":
-        return constant_schedule(args.lr, args.warmup_steps)
-    if args.schedule == "cosine":
-        return cosine_schedule(args.lr, args.min_lr, args.warmup_steps, args.steps)
-    return wsd_schedule(args.lr, args.min_lr, args.warmup_steps, args.steps)
+def apply_recipe(args: argparse.Namespace) -> None:
+    """Fill the optimization flags left unset from ``--recipe``."""
+    chosen = RECIPES[args.recipe]
+    defaults = {"lr": chosen.lr, "min_lr": chosen.min_lr, "warmup_steps": chosen.warmup_for(args.steps),
+                "schedule": chosen.schedule, "beta2": chosen.betas[1], "weight_decay": chosen.weight_decay,
+                "grad_clip": chosen.grad_clip}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.beta1, args.decay_fraction = chosen.betas[0], chosen.decay_fraction
 
 
 class PrintProgress:
@@ -231,6 +233,9 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < (1 if name in ("max_chars", "top_k") else 0):
             raise ValueError(f"--{name.replace('_', '-')} must be {'positive' if name in ('max_chars', 'top_k') else '>= 0'}, got {value}")
+    apply_recipe(args)
+    if not 0 <= args.beta2 < 1:
+        raise ValueError(f"--beta2 must be in [0, 1), got {args.beta2}")
     if not 0 <= args.min_lr <= args.lr:
         raise ValueError(f"--min-lr must be in [0, --lr], got {args.min_lr}")
     try:
@@ -244,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     # Model and training configurations first: their errors are cheaper than loading the corpus.
     train_config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, grad_accum_steps=args.grad_accum, lr=args.lr,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip, precision=args.precision,
+        betas=(args.beta1, args.beta2), weight_decay=args.weight_decay, grad_clip=args.grad_clip, precision=args.precision,
         compile=args.compile, eval_every=args.eval_every, eval_steps=args.eval_steps,
         checkpoint_path=args.checkpoint, checkpoint_every=args.eval_every if args.checkpoint else 0,
         seed=args.seed, log_every=args.log_every)
@@ -287,10 +292,13 @@ def run(args: argparse.Namespace) -> int:
           f"{model.flops_per_token() / 1e6:.2f} MFLOP per token (6N + 12LHQT)")
     print(f"training: {args.steps} steps on {device} | {args.precision}{' | compiled' if args.compile else ''} | "
           f"{args.batch_size} x {args.grad_accum} x {args.block_size} = {tokens_per_step:,} tokens/step | "
-          f"{args.schedule} lr {args.lr:g} -> {args.min_lr:g}, warm-up {args.warmup_steps}")
+          f"recipe {args.recipe}: {args.schedule} lr {args.lr:g} -> {args.min_lr:g}, warm-up {args.warmup_steps}, "
+          f"betas ({args.beta1:g}, {args.beta2:g}), weight decay {args.weight_decay:g}")
 
     batches = corpus_batches(corpus, args.block_size, args.batch_size, seed=args.seed, device=device)
-    result = train(model, batches, train_config, schedule=make_schedule(args), progress=False,
+    schedule = make_schedule(args.schedule, args.lr, args.min_lr, args.warmup_steps, args.steps,
+                             decay_fraction=args.decay_fraction)
+    result = train(model, batches, train_config, schedule=schedule, progress=False,
                    callbacks=[PrintProgress(args.steps, start_step)], metadata=metadata,
                    resume_from=args.checkpoint if args.resume else None)
 
