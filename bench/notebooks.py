@@ -2,7 +2,7 @@
 
     bigtrain-lab bench notebooks [--fast] [--only PATTERN]
 
-Prints a table and saves bench/results/notebooks.json. The budget is 90 s per notebook on a 2-core CPU.
+Prints a table and saves bench/results/notebooks.json (--fast) or notebooks_full.json. The budget is 90 s per notebook on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['notebook']:<40} {r['seconds']:>6.1f} s  {r['status']}"
               + ("" if r["within_budget"] else f"  OVER the {BUDGET_S:g} s budget"))
-    out = ROOT / "bench" / "results" / "notebooks.json"
+    out = ROOT / "bench" / "results" / ("notebooks.json" if args.fast else "notebooks_full.json")
     out.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
                                "cpus": os.cpu_count(), "fast": args.fast, "rows": rows}, indent=1))
     print(f"saved {out.relative_to(ROOT)}")
