@@ -35,11 +35,12 @@ from bigtrain_lab.memory import (
     model_state_bytes,
 )
 from bigtrain_lab.models import GPTConfig, TinyGPT
+from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE
 from bigtrain_lab.scaling import time_train_steps
 
 ROOT = Path(__file__).resolve().parent.parent
-SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
-VOCAB, BATCH = 222, 12  # the standard-library corpus has 222 distinct characters
+SHAPE, BATCH = NANOGPT_CPU_SHAPE, NANOGPT_CPU_BATCH_SIZE
+VOCAB = 222  # the standard-library corpus has 222 distinct characters
 
 
 def model(**overrides) -> TinyGPT:

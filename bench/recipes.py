@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 from bigtrain_lab import seed_everything
 from bigtrain_lab.data import load_text_corpus
 from bigtrain_lab.models import GPTConfig, TinyGPT
+from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE
 from bigtrain_lab.recipes import recipe as kit_recipe
 from bigtrain_lab.train import TrainConfig, corpus_batches, train
 
 ROOT = Path(__file__).resolve().parent.parent
-SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
-BATCH_SIZE = 12
+SHAPE, BATCH_SIZE = NANOGPT_CPU_SHAPE, NANOGPT_CPU_BATCH_SIZE
 
 
 def run_recipe(name: str, corpus, iters: int, eval_every: int, eval_steps: int) -> dict:

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from bigtrain_lab import environment_report, seed_everything  # noqa: E402
 from bigtrain_lab.data import load_text_corpus  # noqa: E402
 from bigtrain_lab.models import GPTConfig, TinyGPT  # noqa: E402
+from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE  # noqa: E402
 from bigtrain_lab.train import (  # noqa: E402
     TrainConfig,
     bare_train_loop,
@@ -44,8 +45,7 @@ from bigtrain_lab.train import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SHAPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
-BATCH_SIZE = 12
+SHAPE, BATCH_SIZE = NANOGPT_CPU_SHAPE, NANOGPT_CPU_BATCH_SIZE
 
 
 class StampedBatches:

@@ -15,6 +15,11 @@ from bigtrain_lab.schedules import constant_schedule, cosine_schedule, wsd_sched
 
 SCHEDULE_KINDS = ("constant", "cosine", "wsd")
 
+#: nanoGPT's CPU configuration for shakespeare-char (config/train_shakespeare_char.py, CPU overrides):
+#: the TinyGPT shape (GPTConfig keyword arguments) and the batch size the benches measure at.
+NANOGPT_CPU_SHAPE: dict[str, Any] = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0}
+NANOGPT_CPU_BATCH_SIZE = 12
+
 
 @dataclass(frozen=True)
 class Recipe:
