@@ -4,7 +4,9 @@
   the single baseline row (interventional Shapley values with that background).
 - ``explain.integrated_gradients``: the reference is captum's ``IntegratedGradients`` with
   ``method="riemann_right"`` and the same number of steps. captum multiplies the gradients by float32
-  step sizes, so float64 results agree to ~1e-8 relative, not to rounding; the tolerance is 1e-6.
+  step sizes, so float64 results agree to ~1e-8 relative, not to rounding: near-zero entries of a sum over steps
+  then miss a 1e-8 absolute bound (6.6e-8 seen on 2 of 60 seeds), so the float64 tolerance is 1e-6 relative
+  plus 1e-6 absolute.
 - ``explain.lime_tabular``: LIME samples, so no two correct implementations agree digit for digit. The
   checker uses functions whose LIME coefficients are known in closed form. Perturbations
   z = x + e, e ~ N(0, I) (unit scale), weights k(z) = exp(-||e||**2 / (2 w**2)) (``lime``'s default kernel
@@ -265,7 +267,7 @@ register(Exercise(
     signature="integrated_gradients(model, x, baseline, *, steps=50) -> Tensor of x's shape",
     reference=_ig_reference,
     make_cases=_ig_cases,
-    compare=tensor_close("the attributions", {torch.float64: (1e-6, 1e-8), torch.float32: (1e-4, 1e-5)}),
+    compare=tensor_close("the attributions", {torch.float64: (1e-6, 1e-6), torch.float32: (1e-4, 1e-5)}),
     hint="IG(x) = (x - baseline) * (1/steps) * sum_{k=1..steps} dF/dx at baseline + (k/steps) (x - baseline): "
          "the RIGHT Riemann sum (alpha = 1/steps ... 1, never 0). model maps a batch (n, ...) to (n,); "
          "differentiate model(points).sum() with torch.autograd.grad. Do not forget the (x - baseline) "
