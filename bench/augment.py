@@ -1,28 +1,26 @@
 """Augmentation throughput (images per second): one image at a time (numpy uint8 images, the way a
 per-sample Dataset transform runs) vs one call on a batched torch tensor, on the CPU and on CUDA if present.
 
-    python bench/augment.py [--fast] [--threads N]
+    python bench/augment.py [--fast] [--threads N] [--out-dir DIR]
     bigtrain-lab bench augment
 
 The pipeline is the same object on every path: RandomAffine(15 deg, 10 % shift, 0.9-1.1 zoom) +
 ColorJitter(0.3, 0.3, 0.3, 0.05) + GaussianNoise(0.03) + RandomHorizontalFlip, on 3 x 64 x 64 images
-(and on 3 x 224 x 224). Median of repeated runs after a warm-up. Saves bench/results/augment.json.
+(and on 3 x 224 x 224). Median of repeated runs after a warm-up. Saves bench/results/augment.json with the
+conditions it ran under (bench/conditions.py). Full size: about 3 minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from conditions import Conditions, save_result
 
-from bigtrain_lab import environment_report
 from bigtrain_lab.augment import (
     ColorJitter,
     Compose,
@@ -70,30 +68,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", action="store_true", help="few repeats, small batches (the tests' budget)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "augment.json"))
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where augment.json goes")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 2 if args.fast else 7
     configs = [(64, 32 if args.fast else 256), (224, 8 if args.fast else 64)]
-    start = time.perf_counter()
+    conditions = Conditions.start()
     results = {}
     for size, batch in configs:
         key = f"3x{size}x{size}, batch {batch}"
         results[key] = measure(size, batch, repeats)
         print(key + ": " + ", ".join(f"{k} {v:,.0f} img/s" for k, v in results[key].items()))
-    env = environment_report()
-    machine = {"cpu": env.cpu, "cpu_count": env.cpu_count, "torch_threads": torch.get_num_threads(),
-               "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-               "torch": torch.__version__, "python": platform.python_version(),
-               "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-               "wall_seconds": round(time.perf_counter() - start, 1)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python bench/augment.py" + (" --fast" if args.fast else "") + \
-        (f" --threads {args.threads}" if args.threads else "")
-    out.write_text(json.dumps({"command": command, "machine": machine, "images_per_second": results}, indent=1)
-                   + "\n")
+    out = save_result("augment", {"images_per_second": results}, conditions.finish(), out_dir=args.out_dir)
     print(f"saved {out}")
 
 

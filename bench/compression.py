@@ -1,6 +1,6 @@
 """Every compression method of lesson 06, measured on this CPU: size on disk, latency, accuracy.
 
-    python bench/compression.py [--fast]
+    python bench/compression.py [--fast] [--out-dir DIR]
     bigtrain-lab bench compression
 
 Trains the digits MLP 64-512-512-10 and applies each method to it (unstructured and structured pruning
@@ -9,25 +9,22 @@ quantize_dynamic, SVD, distillation), compares the CNN with a depthwise-separabl
 on a Linear-heavy MLP 512-2048-2048-10, and runs TinyGPT int8 and LoRA vs full fine-tuning. Latency:
 median of repeated calls after a warm-up, ONE intra-op thread, batch 1 and 64. Saves
 bench/results/compression.json (everything) and bench/results/compression_sweep.json (the sweep the
-lesson's trade-off widget draws).
+lesson's trade-off widget draws), each with the conditions it ran under (bench/conditions.py). Full size:
+about 1 minute on an idle 2-core CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
 from pathlib import Path
 
 import torch
+from conditions import Conditions, save_result
 
-from bigtrain_lab import environment_report
 from bigtrain_lab.compress.experiments import Budget, run_all
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMAND = "python bench/compression.py"
 
 
 def _fmt_bytes(n: float) -> str:
@@ -54,24 +51,16 @@ def main() -> None:
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     budget = Budget.fast() if args.fast else Budget.full()
-    start = time.perf_counter()
+    torch.set_num_threads(1)  # run_all times latency on one intra-op thread
+    conditions = Conditions.start(threads=1)
     results = run_all(budget)
-    wall = time.perf_counter() - start
+    conditions.finish()
     print_summary(results)
-    env = environment_report()
-    machine = {"cpu": env.cpu, "cpu_count": env.cpu_count, "torch_threads_for_latency": 1,
-               "torch": torch.__version__, "python": platform.python_version(),
-               "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "wall_seconds": round(wall, 1)}
-    command = COMMAND + (" --fast" if args.fast else "")
-    budget_info = {k: v for k, v in vars(budget).items() if k != "extra"}
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "compression.json").write_text(json.dumps(
-        {"command": command, "machine": machine, "budget": budget_info, **results}, indent=1, default=float) + "\n")
-    (out_dir / "compression_sweep.json").write_text(json.dumps(
-        {"command": command, "machine": machine, "budget": budget_info, **results["sweep"]}, indent=1,
-        default=float) + "\n")
-    print(f"\nsaved {out_dir / 'compression.json'} and compression_sweep.json ({wall:.0f} s)")
+    # "command" stays at the top level too: the lesson and tests/test_widgets_compress.py print and check it
+    head = {"command": conditions.command, "budget": {k: v for k, v in vars(budget).items() if k != "extra"}}
+    path = save_result("compression", {**head, **results}, conditions, out_dir=args.out_dir)
+    save_result("compression_sweep", {**head, **results["sweep"]}, conditions, out_dir=args.out_dir)
+    print(f"\nsaved {path} and compression_sweep.json ({conditions.wall_seconds:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,31 +1,31 @@
 """Time per explanation for every explainer of bigtrain_lab.explain, and the agreement / stability figures.
 
-    .venv/bin/python bench/explain.py [--rows N] [--threads T]
+    python bench/explain.py [--rows N] [--threads T] [--out-dir DIR]
+    bigtrain-lab bench explain
 
 Models: a 100-tree random forest on breast_cancer (tabular), the lesson's CNN on the 8x8 digits (images),
 a 2-layer TinyGPT (attention). Each timing is the median over the explained rows / images of one call
 (first call excluded: it pays one-time costs such as shap's numba compilation, reported separately).
-Prints a table and saves bench/results/explain.json.
+Prints a table and saves bench/results/explain.json with the conditions it ran under (bench/conditions.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from conditions import Conditions, save_result
 from sklearn.ensemble import RandomForestClassifier
 
 from bigtrain_lab import explain as ex
 from bigtrain_lab import seed_everything
 from bigtrain_lab.data import load_dataset
 from bigtrain_lab.models import CNN, GPTConfig, TinyGPT
-from bigtrain_lab.viz import train_classifier
+from bigtrain_lab.training_viz import train_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,8 +45,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20, help="tabular rows / images explained per method")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where explain.json goes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    conditions = Conditions.start(threads=args.threads)
     seed_everything(0)
     timings: dict[str, dict] = {}
 
@@ -157,12 +159,9 @@ def main() -> None:
         "randomization_final_spearman": {k: v[-1] for k, v in randomization.spearman.items()},
     }
     print(json.dumps(figures, indent=2))
-    out = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": args.threads,
-                       "load_average": os.getloadavg()}, "rows": args.rows, "timings": timings, "figures": figures}
-    path = ROOT / "bench" / "results" / "explain.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"saved {path.relative_to(ROOT)}")
+    path = save_result("explain", {"rows": args.rows, "timings": timings, "figures": figures}, conditions.finish(),
+                       out_dir=args.out_dir)
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":

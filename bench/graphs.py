@@ -1,6 +1,6 @@
 """Eager vs torch.compile vs torch.export: compile time and milliseconds per call, on CPU (or CUDA).
 
-    python bench/graphs.py [--iters 50] [--threads N] [--skip-train]
+    python bench/graphs.py [--iters 50] [--threads N] [--skip-train] [--out-dir DIR]
     bigtrain-lab bench graphs --threads 1
 
 Models: an MLP 64-256-256-10 on a batch of 256, and TinyGPT at nanoGPT's CPU configuration for
@@ -12,8 +12,8 @@ corpus's size). For each:
      empty Inductor cache (cold) and once more with the cache the first one filled (warm);
   3. (TinyGPT, unless --skip-train) one training step, forward + backward + AdamW, eager vs compiled:
      median ms per step after warm-up, and the compiled model's first step.
-Prints a table and saves bench/results/graphs.json with the machine, the thread count and the load
-average (timings on a shared machine vary with its load: compare numbers from one run only).
+Prints a table and saves bench/results/graphs.json with the conditions it ran under (bench/conditions.py:
+machine, threads, load average before and after; timings on a loaded machine are not to be quoted).
 """
 
 from __future__ import annotations
@@ -25,16 +25,15 @@ import tempfile
 CACHE_DIR = os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="bigtrain-inductor-"))
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+from conditions import Conditions, save_result  # noqa: E402
 
-from bigtrain_lab import environment_report, seed_everything  # noqa: E402
+from bigtrain_lab import seed_everything  # noqa: E402
 from bigtrain_lab.graphs import run_modes, time_per_call  # noqa: E402
 from bigtrain_lab.models import MLP, GPTConfig, TinyGPT  # noqa: E402
 
@@ -104,14 +103,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch.set_num_threads")
     parser.add_argument("--skip-train", action="store_true", help="skip the training-step comparison")
     parser.add_argument("--child-compile", help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "graphs.json"))
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where graphs.json goes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.child_compile:
         print(first_compiled_call(args.child_compile))
         return
 
-    load_start = [round(x, 2) for x in os.getloadavg()]
+    conditions = Conditions.start(threads=args.threads)
     results: dict = {}
     for name in ("mlp", "tinygpt"):
         cold = compile_time_in_fresh_process(name, args.threads)
@@ -136,17 +135,9 @@ def main() -> None:
         print(f"tinygpt training step: eager {t['eager']['ms_per_step']:.1f} ms, compiled {t['compile']['ms_per_step']:.1f} ms "
               f"({t['speedup']:.2f}x); compiled first step {t['compile']['first_step_s']:.1f} s")
 
-    env = environment_report()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "machine": {"cpu": env.cpu, "cpu_count": env.cpu_count, "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "load_average_at_start": load_start,
-                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "device": "cpu", "iters": args.iters, "results": results,
-    }, indent=1) + "\n")
-    print(f"saved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    path = save_result("graphs", {"device": "cpu", "iters": args.iters, "results": results}, conditions.finish(),
+                       out_dir=args.out_dir)
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """fp32 vs bf16 speed, and activation checkpointing's memory and time, on TinyGPT; ZeRO sharding measured.
 
-    python bench/precision_memory.py [--steps 20] [--rounds 5] [--threads 2] [--world-size 2]
+    python bench/precision_memory.py [--steps 20] [--rounds 5] [--threads 2] [--world-size 2] [--out-dir DIR]
+    bigtrain-lab bench precision_memory
 
 Measures, on TinyGPT at nanoGPT's CPU shape (n_layer=4, n_head=4, n_embd=128, block_size=64, batch 12):
   1. ms per training step (forward, backward, AdamW) in fp32 and under bf16 autocast, interleaved rounds,
@@ -11,20 +12,20 @@ Measures, on TinyGPT at nanoGPT's CPU shape (n_layer=4, n_head=4, n_embd=128, bl
   3. per-rank bytes of parameters, gradients and AdamW states under plain DDP, ZeRO-1
      (ZeroRedundancyOptimizer) and ZeRO-3 (FSDP2) on --world-size real gloo processes, next to the
      calculator's numbers.
-Prints a table and saves bench/results/precision_memory.json. Other processes on the machine add noise:
-the JSON records the load average.
+Prints a table and saves bench/results/precision_memory.json with the conditions it ran under
+(bench/conditions.py; the CPU's bf16/AMX flags are saved as "cpu_flags"). Other processes on the machine add
+noise: a run whose load average exceeds the core count is marked loaded and not quoted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from conditions import Conditions, save_result
 
 from bigtrain_lab import environment_report, seed_everything
 from bigtrain_lab.memory import (
@@ -35,8 +36,8 @@ from bigtrain_lab.memory import (
     model_state_bytes,
 )
 from bigtrain_lab.models import GPTConfig, TinyGPT
+from bigtrain_lab.precision import time_train_steps
 from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE
-from bigtrain_lab.scaling import time_train_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE, BATCH = NANOGPT_CPU_SHAPE, NANOGPT_CPU_BATCH_SIZE
@@ -83,11 +84,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each variant")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--world-size", type=int, default=2)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "precision_memory.json"))
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"),
+                        help="where precision_memory.json goes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     env = environment_report()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags {env.cpu_flags}")
+    conditions = Conditions.start(threads=args.threads)
 
     # 1. precision
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -142,10 +145,9 @@ def main() -> None:
               f"calculator {calc.total:,.0f}")
     print(f"(sharded run on {args.world_size} gloo processes: {time.perf_counter() - start:.1f} s)")
 
+    conditions.finish()
     result = {
-        "machine": {"cpu": env.cpu, "cpu_count": env.cpu_count, "cpu_flags": env.cpu_flags,
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "cpu_flags": env.cpu_flags,
         "model": {**SHAPE, "vocab_size": VOCAB, "batch_size": BATCH, "n_params": n_params},
         "settings": {"steps": args.steps, "rounds": args.rounds, "world_size": args.world_size},
         "precision": precision_rows,
@@ -153,10 +155,7 @@ def main() -> None:
         "checkpointing": ckpt_rows,
         "zero": zero_rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"saved {out}")
+    print(f"saved {save_result('precision_memory', result, conditions, out_dir=args.out_dir)}")
 
 
 if __name__ == "__main__":

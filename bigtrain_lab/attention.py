@@ -6,7 +6,7 @@ Everything here is checked against torch's own implementations in ``tests/test_a
 ``(..., L, E)``, keys ``(..., S, E)``, values ``(..., S, Ev)``; a boolean mask is ``True`` where a query
 MAY attend to a key (SDPA's convention, the opposite of ``nn.MultiheadAttention``'s ``attn_mask``).
 
-``SeedBiLSTMTagger`` is the "self-attention" example of an interview bank translated to torch: it holds
+``BankBiLSTMTagger`` is the "self-attention" example of an interview bank translated to torch: it holds
 no attention at all, and the lesson shows it with ``permutation_equivariance_error``.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-__all__ = ["MultiHeadAttention", "SeedBiLSTMTagger", "attention_maps", "attention_weights", "causal_mask",
+__all__ = ["MultiHeadAttention", "BankBiLSTMTagger", "attention_maps", "attention_weights", "causal_mask",
            "merge_heads", "permutation_equivariance_error", "scaled_dot_product_attention", "split_heads"]
 
 ALIGNMENTS = ("top-left", "bottom-right")
@@ -153,20 +153,26 @@ class MultiHeadAttention(nn.Module):
 
 @torch.no_grad()
 def attention_maps(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
-    """A TinyGPT's attention weights on ``idx`` ``(B, T)``: shape ``(n_layer, B, n_head, T, T)``.
+    """A TinyGPT's attention weights on ``idx``: ``(n_layer, B, n_head, T, T)`` for a batch ``(B, T)``,
+    ``(n_layer, n_head, T, T)`` for one sequence ``(T,)``.
 
-    Uses the model's ``return_attention`` path (the explicit softmax) in eval mode (no dropout).
+    Row t of a map holds the weights position t gives to positions 0..t (causal: zero above the diagonal),
+    summing to 1. Uses the model's ``return_attention`` path (the explicit softmax) in eval mode (no
+    dropout), and restores the model's mode.
     """
+    if idx.dim() not in (1, 2):
+        raise ValueError(f"idx must be a sequence (T,) or a batch (B, T) of token ids, got {tuple(idx.shape)}")
     was_training = model.training
     model.eval()
     try:
-        _, _, attentions = model(idx, return_attention=True)
+        _, _, attentions = model(idx.unsqueeze(0) if idx.dim() == 1 else idx, return_attention=True)
     finally:
         model.train(was_training)
-    return torch.stack(attentions)
+    maps = torch.stack(attentions)
+    return maps[:, 0] if idx.dim() == 1 else maps
 
 
-class SeedBiLSTMTagger(nn.Module):
+class BankBiLSTMTagger(nn.Module):
     """The interview bank's "self-attention in a sequence model" example, translated from Keras:
     ``Embedding -> Bidirectional(LSTM(64, return_sequences=True)) -> Dense(num_classes)``.
 

@@ -1,4 +1,4 @@
-"""The ``bigtrain-lab`` command: lab | grade | progress | build-exercises | bench."""
+"""The ``bigtrain-lab`` command: lab | grade | progress | build-exercises | curriculum | bench."""
 
 from __future__ import annotations
 
@@ -88,6 +88,34 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_curriculum(args: argparse.Namespace) -> int:
+    from bigtrain_lab import curriculum
+
+    if not (args.write_readme or args.check):
+        print(curriculum.readme_table(), end="")
+        return 0
+    readme = project_root() / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    try:
+        wanted = curriculum.with_readme_section(text)
+    except ValueError as exc:
+        print(f"{readme}: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if wanted != text:
+            print(f"{readme}: the curriculum section differs from bigtrain_lab/curriculum.py; "
+                  "run `bigtrain-lab curriculum --write-readme`", file=sys.stderr)
+            return 1
+        print(f"{readme}: the curriculum section is up to date")
+        return 0
+    if wanted != text:
+        readme.write_text(wanted, encoding="utf-8")
+        print(f"rewrote the curriculum section of {readme}")
+    else:
+        print(f"{readme}: already up to date")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     bench_dir = project_root() / "bench"
     available = sorted(p.stem for p in bench_dir.glob("*.py") if not p.name.startswith("_"))
@@ -128,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--exercises", default=str(project_root() / "exercises"))
     build.add_argument("--check", action="store_true", help="only report whether exercises/ is up to date")
     build.set_defaults(func=_cmd_build)
+
+    cur = sub.add_parser("curriculum", help="print the curriculum table, or write it into README.md")
+    mode = cur.add_mutually_exclusive_group()
+    mode.add_argument("--write-readme", action="store_true", help="rewrite README.md's curriculum section")
+    mode.add_argument("--check", action="store_true", help="exit 1 when README.md's section is out of date")
+    cur.set_defaults(func=_cmd_curriculum)
 
     bench = sub.add_parser("bench", help="list or run a benchmark from bench/")
     bench.add_argument("name", nargs="?")

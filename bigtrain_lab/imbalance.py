@@ -20,6 +20,8 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
+from bigtrain_lab.fit import fit_classifier
+
 __all__ = ["METHODS", "FocalLoss", "ImbalanceResult", "balanced_class_weights", "best_f1_threshold",
            "class_weight_tensor", "focal_loss", "imbalance_experiment", "make_balanced_sampler",
            "sample_weights", "stratified_split", "train_imbalanced"]
@@ -123,24 +125,20 @@ def train_imbalanced(X: np.ndarray, y: np.ndarray, method: str, *, seed: int = 0
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     torch.manual_seed(seed)
     model = MLP(X.shape[1], hidden, 2)
-    Xt, yt = torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.int64)
-    g = torch.Generator().manual_seed(seed)
-    sampler = make_balanced_sampler(y, generator=g) if method == "oversample" else None
     if method == "class_weights":
         criterion: nn.Module = nn.CrossEntropyLoss(weight=class_weight_tensor(y, 2))
     elif method == "focal":
         criterion = FocalLoss(gamma=2.0)
     else:
         criterion = nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        # index batches directly (a DataLoader over a TensorDataset collates sample by sample: slow)
-        order = torch.tensor(list(sampler)) if sampler is not None else torch.randperm(len(yt), generator=g)
-        for batch in order.split(batch_size):
-            opt.zero_grad()
-            criterion(model(Xt[batch]), yt[batch]).backward()
-            opt.step()
+
+    def oversample(g: torch.Generator) -> torch.Tensor:  # an epoch's order, drawn like a balanced sampler
+        return torch.tensor(list(make_balanced_sampler(y, generator=g)))
+
+    fit_classifier(model, torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.int64), epochs=epochs,
+                   batch_size=batch_size, drop_last=False, order=oversample if method == "oversample" else None,
+                   loss_fn=lambda m, xb, yb: criterion(m(xb), yb),
+                   optimizer=torch.optim.Adam(model.parameters(), lr=lr), seed=seed)
     return model.eval()
 
 

@@ -226,22 +226,39 @@ def storage_nbytes(tensors: Iterable[torch.Tensor]) -> int:
     return sum(seen.values())
 
 
+def _held_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes a rank holds for ``tensors``: distinct storages once; a DTensor (FSDP2) counts its local
+    shard's elements, not the padded buffer behind it."""
+    plain, sharded = [], 0
+    for t in tensors:
+        if hasattr(t, "to_local"):  # a DTensor: only this rank's shard lives here
+            local = t.to_local()
+            sharded += local.numel() * local.element_size()
+        else:
+            plain.append(t)
+    return storage_nbytes(plain) + sharded
+
+
 def measure_model_states(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                         *, extra_parameters: Iterable[torch.Tensor] = ()) -> MemoryBreakdown:
-    """Bytes of the parameters, their ``.grad`` and the optimizer's state tensors, measured.
+                         *, extra_parameters: Iterable[torch.Tensor] = (),
+                         step_counters: bool = True) -> MemoryBreakdown:
+    """Bytes of the parameters, their ``.grad`` and the optimizer's state tensors that this process holds.
 
     ``extra_parameters``: more weights the run keeps (e.g. fp32 master copies whose gradients are
     freed after each step), counted with the optimizer states, as the ZeRO paper's K does.
-    Optimizer states include Adam's ``step`` counters (one 4-byte tensor per parameter tensor on CPU).
+    Optimizer states include Adam's ``step`` counters (one 4-byte scalar tensor per parameter tensor on
+    CPU) unless ``step_counters=False``, which counts what the ZeRO formula counts. Under FSDP2 the
+    parameters, gradients and states are DTensors and only the local shards count.
     """
     params = list(model.parameters())
     grads = [p.grad for p in params if p.grad is not None]
     states: list[torch.Tensor] = list(extra_parameters)
     if optimizer is not None:
         for state in optimizer.state.values():
-            states += [v for v in state.values() if isinstance(v, torch.Tensor)]
-    return MemoryBreakdown(parameters=float(storage_nbytes(params)), gradients=float(storage_nbytes(grads)),
-                           optimizer_states=float(storage_nbytes(states)))
+            states += [v for v in state.values()
+                       if isinstance(v, torch.Tensor) and (step_counters or v.dim() > 0)]
+    return MemoryBreakdown(parameters=float(_held_bytes(params)), gradients=float(_held_bytes(grads)),
+                           optimizer_states=float(_held_bytes(states)))
 
 
 class SavedTensorBytes:

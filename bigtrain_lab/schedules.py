@@ -14,7 +14,7 @@ Two kinds live here:
 
 ``lr_curve(name, ...)`` evaluates any of them over a run and ``torch_lr_curve(name, ...)`` records what a
 real ``torch.optim.lr_scheduler`` gives for the same settings (None where torch has no such scheduler).
-``seed_step_decay`` is the wrong decay that circulates in interview answers, kept so that the lesson can
+``bank_step_decay`` is the wrong decay that circulates in interview answers, kept so that the lesson can
 run it and show that it never decays.
 """
 
@@ -30,7 +30,7 @@ from torch.optim import lr_scheduler
 __all__ = [
     "SCHEDULE_NAMES", "TORCH_SCHEDULERS", "constant_schedule", "cosine_annealing", "cosine_schedule",
     "cosine_with_warmup", "exponential_decay", "linear_scaling_lr", "lr_curve", "one_cycle",
-    "seed_step_decay", "step_decay", "torch_lr_curve", "wsd_schedule",
+    "bank_step_decay", "step_decay", "torch_lr_curve", "wsd_schedule",
 ]
 
 
@@ -144,7 +144,7 @@ def one_cycle(step: int, *, max_lr: float, total_steps: int, pct_start: float = 
     return end + (start - end) / 2.0 * (math.cos(math.pi * progress) + 1)
 
 
-def seed_step_decay(epoch: int, *, base_lr: float, num_epochs: int) -> float:
+def bank_step_decay(epoch: int, *, base_lr: float, num_epochs: int) -> float:
     """The decay circulating in an interview answer: ``lr * 0.1 ** (epoch // num_epochs)``.
 
     WRONG on purpose: for every epoch of a run, ``0 <= epoch < num_epochs``, so ``epoch // num_epochs``

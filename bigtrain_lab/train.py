@@ -4,7 +4,7 @@ The loop is nanoGPT's ``train.py`` made into a function: for each optimizer step
 micro-batches each add ``loss / grad_accum_steps`` to the gradients, the global gradient norm is clipped,
 AdamW steps at the learning rate the schedule gives for that step. Around it: evaluation that never
 changes the training trajectory, checkpoints that resume bit for bit, a progress bar and callbacks
-(e.g. ``LiveLossPlot``, a live loss curve in JupyterLab).
+(e.g. ``bigtrain_lab.widgets.training_viz.LiveCurves(loss_curves)``, a live loss curve in JupyterLab).
 
     from bigtrain_lab.data import load_text_corpus
     from bigtrain_lab.models import GPTConfig, TinyGPT
@@ -308,7 +308,7 @@ def train(
     evaluate: ``evaluate(model) -> {"name": value}``; default: mean loss over ``eval_steps`` val batches,
         reported as ``val_loss``. Runs in eval mode, without gradients and without moving any RNG.
     callbacks: each is called with the ``TrainResult`` so far every ``log_every`` steps, after each
-        evaluation and at the end (e.g. ``LiveLossPlot()``).
+        evaluation and at the end (e.g. ``widgets.training_viz.LiveCurves(loss_curves)``).
     resume_from: a checkpoint written by this function: model, optimizer, GradScaler, step, histories
         and every RNG state are restored, and the run continues up to ``config.steps`` exactly as if it
         had never stopped.
@@ -512,28 +512,3 @@ def loss_curves(result: TrainResult) -> dict[str, tuple[list[int], list[float]]]
         points = [(int(e["step"]), e[name]) for e in result.evals if name in e]
         curves[name] = ([s for s, _ in points], [v for _, v in points])
     return curves
-
-
-class LiveLossPlot:
-    """A callback that redraws a plotly ``FigureWidget`` of the loss curves (``loss_curves``) as the run
-    goes: ``train(..., callbacks=[LiveLossPlot()])``. Needs ``anywidget`` for ``FigureWidget``."""
-
-    def __init__(self, *, title: str = "loss", display: bool = True):
-        import plotly.graph_objects as go  # lazy: importing the package must not pull plotly in
-
-        self.figure = go.FigureWidget(layout=go.Layout(
-            title=title, xaxis_title="step", yaxis_title="loss", height=350,
-            margin=dict(l=50, r=20, t=50, b=40)))
-        if display:
-            from IPython.display import display as show
-
-            show(self.figure)
-
-    def __call__(self, result: TrainResult) -> None:
-        curves = loss_curves(result)
-        with self.figure.batch_update():
-            for i, (name, (steps, values)) in enumerate(curves.items()):
-                if i >= len(self.figure.data):
-                    self.figure.add_scatter(name=name, mode="lines" if name == "train" else "lines+markers")
-                self.figure.data[i].x = steps
-                self.figure.data[i].y = values

@@ -41,7 +41,7 @@ from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from bigtrain_lab.distributed import DistEnv, LaunchError, cleanup, init_distributed, micro_batches
 from bigtrain_lab.distributed.faults import maybe_fail, parse_failure
 from bigtrain_lab.distributed.job import Job
-from bigtrain_lab.distributed.memory import measured_model_state_bytes, model_state_bytes
+from bigtrain_lab.memory import measure_model_states, model_state_bytes
 from bigtrain_lab.reproducibility import seed_everything
 from bigtrain_lab.train import TrainConfig, configure_adamw
 
@@ -182,7 +182,7 @@ def train_fsdp(job: Job, env: DistEnv, args: argparse.Namespace, failure: tuple[
         torch.nn.utils.clip_grad_norm_(model.parameters(), job.grad_clip)  # the norm over all shards
         optimizer.step()
         if memory is None:  # after the first step every state exists; before zero_grad frees the grads
-            memory = measured_model_state_bytes(model, optimizer)
+            memory = measure_model_states(model, optimizer, step_counters=False)
         optimizer.zero_grad(set_to_none=True)
 
         done = step + 1
@@ -201,12 +201,11 @@ def train_fsdp(job: Job, env: DistEnv, args: argparse.Namespace, failure: tuple[
 
     step_s = timed_seconds / timed_steps if timed_steps else math.nan
     tokens_s = job.tokens_per_step(world) / step_s if timed_steps else math.nan
-    formula = model_state_bytes(n_params, zero_stage=3, world_size=world, param_bytes=4, grad_bytes=4,
-                                optimizer_bytes=8)
+    formula = model_state_bytes(n_params, precision="fp32", zero_stage=3, world_size=world).total
     if memory is not None:
-        env.print(f"model states on rank 0: {memory['total'] / 2**20:.2f} MiB measured (params "
-                  f"{memory['params'] / 2**20:.2f}, grads {memory['grads'] / 2**20:.2f}, AdamW "
-                  f"{memory['optimizer'] / 2**20:.2f}) | ZeRO-3 formula 16 B x {n_params:,} / {world} = "
+        env.print(f"model states on rank 0: {memory.total / 2**20:.2f} MiB measured (params "
+                  f"{memory.parameters / 2**20:.2f}, grads {memory.gradients / 2**20:.2f}, AdamW "
+                  f"{memory.optimizer_states / 2**20:.2f}) | ZeRO-3 formula 16 B x {n_params:,} / {world} = "
                   f"{formula / 2**20:.2f} MiB | unsharded {16 * n_params / 2**20:.2f} MiB")
     env.print(f"done: step {stop} | {step_s * 1e3:.1f} ms/step | {tokens_s:,.0f} tokens/s over {world} processes")
 
@@ -216,7 +215,7 @@ def train_fsdp(job: Job, env: DistEnv, args: argparse.Namespace, failure: tuple[
             Path(args.save_final).parent.mkdir(parents=True, exist_ok=True)
             torch.save(full, args.save_final)
     # every rank's measured bytes, for the summary
-    totals = torch.tensor([memory["total"] if memory else 0], dtype=torch.float64, device=env.device)
+    totals = torch.tensor([memory.total if memory else 0], dtype=torch.float64, device=env.device)
     gathered = [torch.zeros_like(totals) for _ in range(world)]
     dist.all_gather(gathered, totals)
     if env.is_main and args.summary_json:
@@ -224,7 +223,7 @@ def train_fsdp(job: Job, env: DistEnv, args: argparse.Namespace, failure: tuple[
                    "param_dtype": str(param_dtype), "step_seconds": step_s, "tokens_per_second": tokens_s,
                    "loss": loss_value, "n_params": n_params,
                    "model_state_bytes_per_rank": [float(g.item()) for g in gathered],
-                   "model_state_bytes_rank0": memory, "zero3_formula_bytes": formula,
+                   "model_state_bytes_rank0": memory.as_dict() if memory else None, "zero3_formula_bytes": formula,
                    "unsharded_bytes": 16 * n_params,
                    "peak_memory_bytes": torch.cuda.max_memory_allocated(env.device)
                    if env.device.type == "cuda" else None}

@@ -1,6 +1,8 @@
 """Shared test set-up: fast mode for notebooks, an isolated progress home, and the repo root."""
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,15 @@ def isolated_progress_home(tmp_path, monkeypatch):
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def notebook_anchors(path: Path) -> set[str]:
+    """The section anchors a link ``notebook.ipynb#anchor`` can name: explicit ids and JupyterLab's heading
+    anchors (the heading with spaces as dashes), plus a lower-case slug of each heading."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    anchors = set(re.findall(r"""(?:id|name)\s*=\s*["']([^"']+)["']""", text))
+    for heading in re.findall(r"^#+\s+(.+?)\s*$", text, flags=re.M):
+        anchors.add(re.sub(r"\s+", "-", heading.strip()))  # JupyterLab's heading anchors
+        anchors.add(re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-"))
+    return anchors

@@ -6,8 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bigtrain_lab.attention import (
+    BankBiLSTMTagger,
     MultiHeadAttention,
-    SeedBiLSTMTagger,
     attention_maps,
     attention_weights,
     causal_mask,
@@ -150,7 +150,7 @@ def test_self_attention_is_permutation_equivariant_and_the_bilstm_is_not():
     x = torch.randn(2, 6, 16, dtype=torch.float64)
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     assert permutation_equivariance_error(lambda t: mha(t)[0], x, perm) < 1e-12
-    lstm = SeedBiLSTMTagger(vocab_size=30).double()
+    lstm = BankBiLSTMTagger(vocab_size=30).double()
     idx = torch.randint(0, 30, (2, 6))
     assert permutation_equivariance_error(lstm, idx, perm) > 1e-3
     assert not any("attn" in name.lower() or "attention" in name.lower() for name, _ in lstm.named_modules())

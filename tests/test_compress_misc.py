@@ -7,12 +7,10 @@ import torch.nn.functional as F
 
 from bigtrain_lab.compress import (
     SeparableCNN,
-    accuracy,
     conv_macs,
     count_macs,
     count_parameters,
     distillation_loss,
-    fit_classifier,
     gzipped_size,
     load_digits,
     measure_latency,
@@ -23,6 +21,7 @@ from bigtrain_lab.compress import (
 )
 from bigtrain_lab.compress.distillation import agreement, distillation_loss_fn, kl_to
 from bigtrain_lab.compress.measure import num_threads
+from bigtrain_lab.fit import accuracy, fit_classifier
 from bigtrain_lab.models import CNN, MLP
 
 
@@ -90,10 +89,10 @@ def test_fit_and_distill_on_digits_learns():
     assert d.X_train.max() <= 1.0 and d.X_train.shape[1] == 64
     torch.manual_seed(0)
     teacher = MLP(64, (64,), 10)
-    fit_classifier(teacher, d.X_train, d.y_train, steps=150, lr=3e-3)
+    fit_classifier(teacher, d.X_train, d.y_train, sampling="random", steps=150, lr=3e-3)
     assert accuracy(teacher, d.X_test, d.y_test) > 0.85
     torch.manual_seed(1)
     student = MLP(64, (16,), 10)
-    fit_classifier(student, d.X_train, d.y_train, steps=150, lr=3e-3, loss_fn=distillation_loss_fn(teacher))
+    fit_classifier(student, d.X_train, d.y_train, sampling="random", steps=150, lr=3e-3, loss_fn=distillation_loss_fn(teacher))
     assert agreement(student, teacher, d.X_test) > 0.7
     assert kl_to(teacher, teacher, d.X_test) == pytest.approx(0.0, abs=1e-6)

@@ -27,7 +27,7 @@ from bigtrain_lab.distributed.env import choose_backend, cleanup
 from bigtrain_lab.distributed.faults import maybe_fail, parse_failure
 from bigtrain_lab.distributed.job import Job, job_args, max_weight_difference
 from bigtrain_lab.distributed.launch import run_torchrun
-from bigtrain_lab.distributed.memory import measured_model_state_bytes, model_state_bytes
+from bigtrain_lab.memory import measure_model_states, model_state_bytes
 
 TORCHRUN_ENV = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2",
                 "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
@@ -232,29 +232,15 @@ def test_max_weight_difference():
         max_weight_difference(a, {"v": torch.zeros(3)})
 
 
-def test_model_state_formula_is_the_zero_papers():
-    from bigtrain_lab.grading.exercises.scaling import _adam_training_bytes
-
-    for stage in range(4):
-        for world in (1, 2, 64):
-            assert model_state_bytes(7.5e9, zero_stage=stage, world_size=world) == pytest.approx(
-                _adam_training_bytes(7_500_000_000, zero_stage=stage, world_size=world))
-    assert model_state_bytes(7.5e9, zero_stage=0, world_size=64) / 1e9 == 120.0
-    assert model_state_bytes(1000, zero_stage=3, world_size=4, param_bytes=4, grad_bytes=4, optimizer_bytes=8) == 4000
-    with pytest.raises(ValueError):
-        model_state_bytes(10, zero_stage=4)
-    with pytest.raises(ValueError):
-        model_state_bytes(10, world_size=0)
-
-
-def test_measured_bytes_of_an_unsharded_adamw_model():
+def test_measured_bytes_of_an_unsharded_adamw_model_match_the_formula():
     model = torch.nn.Linear(10, 5)  # 55 parameters
     opt = torch.optim.AdamW(model.parameters())
     model(torch.randn(2, 10)).sum().backward()
     opt.step()
-    measured = measured_model_state_bytes(model, opt)
-    assert measured == {"params": 220, "grads": 220, "optimizer": 440, "total": 880}
-    assert measured["total"] == model_state_bytes(55, param_bytes=4, grad_bytes=4, optimizer_bytes=8)
+    measured = measure_model_states(model, opt, step_counters=False)
+    assert (measured.parameters, measured.gradients, measured.optimizer_states) == (220, 220, 440)
+    assert measured.total == model_state_bytes(55, precision="fp32").total
+    assert measure_model_states(model, opt).optimizer_states == 440 + 2 * 4  # two fp32 step counters
 
 
 def test_a_timed_out_launch_leaves_no_worker_behind(tmp_path):

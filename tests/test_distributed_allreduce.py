@@ -1,4 +1,4 @@
-"""bigtrain_lab.allreduce: the simulated ring against torch's sum, its
+"""bigtrain_lab.distributed.allreduce: the simulated ring against torch's sum, its
 communication pattern, the step-by-step states and the latency-bandwidth model."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from bigtrain_lab.allreduce import (
+from bigtrain_lab.distributed.allreduce import (
     DeadlockError,
     allreduce_seconds,
     data_parallel_step,
@@ -104,7 +104,7 @@ def test_data_parallel_step_overlap_and_efficiency():
 
 
 def test_parameter_server_sums_but_loads_one_link():
-    from bigtrain_lab.allreduce import link_traffic, parameter_server_allreduce
+    from bigtrain_lab.distributed.allreduce import link_traffic, parameter_server_allreduce
 
     tensors = [torch.full((10,), float(r)) for r in range(4)]
     ps = run_workers(parameter_server_allreduce, tensors)

@@ -126,8 +126,10 @@ def test_attention_maps_are_causal_distributions(gpt):
     assert maps.shape == (2, 2, 10, 10)
     assert torch.allclose(maps.sum(-1), torch.ones(2, 2, 10))
     assert torch.all(maps.triu(diagonal=1) == 0)
-    with pytest.raises(ValueError, match="one sequence"):
-        attention_maps(gpt, torch.zeros(2, 5, dtype=torch.long))
+    batch = torch.randint(0, 11, (3, 10))
+    torch.testing.assert_close(attention_maps(gpt, batch)[:, 1], attention_maps(gpt, batch[1]))  # one function
+    with pytest.raises(ValueError, match="a sequence"):
+        attention_maps(gpt, torch.zeros(1, 2, 5, dtype=torch.long))
 
 
 def test_attention_rollout_definition():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bigtrain_lab.distributed.job import max_weight_difference
-from bigtrain_lab.distributed.memory import model_state_bytes
+from bigtrain_lab.memory import model_state_bytes
 from tests.distributed_runs import FSDP_SCRIPT, JOB, WORLD, fsdp_uninterrupted, launch, single_process
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ def test_fsdp_equals_one_process_on_the_same_global_batch():
 def test_each_rank_holds_its_share_of_the_model_states():
     _, summary = fsdp_uninterrupted()
     n = summary["n_params"]
-    expected = model_state_bytes(n, zero_stage=3, world_size=WORLD, param_bytes=4, grad_bytes=4, optimizer_bytes=8)
+    expected = model_state_bytes(n, precision="fp32", zero_stage=3, world_size=WORLD).total
     assert summary["zero3_formula_bytes"] == expected
     assert sum(summary["model_state_bytes_per_rank"]) == 16 * n  # the shards add up to one full copy
     for measured in summary["model_state_bytes_per_rank"]:

@@ -45,7 +45,7 @@ def test_bytes_per_parameter_is_the_zero_papers():
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])
 @pytest.mark.parametrize("world_size", [1, 2, 3, 64])
 def test_model_states_agree_with_the_graded_reference(stage, world_size):
-    reference = get_exercise("scaling.adam_training_bytes").reference
+    reference = get_exercise("memory.adam_training_bytes").reference
     for n in (0, 1, 1001, 7_500_000_000):
         ours = model_state_bytes(n, zero_stage=stage, world_size=world_size).total
         assert ours == pytest.approx(reference(n, zero_stage=stage, world_size=world_size), rel=1e-12)

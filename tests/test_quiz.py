@@ -39,6 +39,7 @@ from bigtrain_lab.quiz import (
     topics,
 )
 from bigtrain_lab.quiz.bank import BANK_PATH, LANGS
+from tests.conftest import notebook_anchors
 
 METRICS_ANCHORS = {
     "accuracy-and-imbalance", "confusion-matrix", "precision-recall-f1", "roc-and-pr-curves",
@@ -120,7 +121,7 @@ def test_choices_are_in_the_same_order_in_both_languages(q):
         assert sorted(_numbers(en)) == sorted(_numbers(zh)), f"{q.id}: {en!r} vs {zh!r}"
 
 
-def test_every_seed_metrics_question_is_covered():
+def test_every_bank_metrics_question_is_covered():
     sources = {s for q in load_bank() for s in q.source}
     missing = SEED_METRICS_QUESTIONS - sources
     assert not missing, f"seed questions without an entry: {sorted(missing)}"
@@ -129,7 +130,7 @@ def test_every_seed_metrics_question_is_covered():
             assert re.fullmatch(r"kit|seed:(000|003)#\d+", s), f"{q.id}: bad source {s!r}"
 
 
-def test_seed_pitfalls_are_refuted_in_the_bank():
+def test_bank_pitfalls_are_refuted_in_the_bank():
     # The wrong answers of the seeds that the README names must appear among the pitfalls.
     pitfalls = " ".join(p for q in metrics() for p in q.pitfalls["en"])
     assert "backwards" in pitfalls  # precision / recall swapped
@@ -147,22 +148,12 @@ def test_metrics_lessons_point_to_existing_sections():
     assert used == METRICS_ANCHORS, f"lesson sections without a question: {sorted(METRICS_ANCHORS - used)}"
 
 
-def _notebook_anchors(path) -> set[str]:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    anchors = set(re.findall(r"""(?:id|name)\s*=\s*["']([^"']+)["']""", text))
-    for heading in re.findall(r"^#+\s+(.+?)\s*$", text, flags=re.M):
-        anchors.add(re.sub(r"\s+", "-", heading.strip()))  # JupyterLab's heading anchors
-        anchors.add(re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-"))
-    return anchors
-
-
 def test_lesson_anchors_exist_in_the_lesson_notebook(root):
     for notebook in sorted({q.lesson_notebook for q in load_bank()}):
         path = root / notebook
         if not path.exists():
             pytest.skip(f"{notebook} is not written yet")
-        anchors = _notebook_anchors(path)
+        anchors = notebook_anchors(path)
         for q in load_bank():
             if q.lesson_notebook == notebook:
                 assert q.lesson_anchor in anchors, f"{q.id}: no section #{q.lesson_anchor} in {notebook}"
@@ -569,10 +560,10 @@ def test_mock_interview_rejects_bad_minutes():
 # ---- a malformed bank: clear errors naming the entry and the field --------------------------------
 
 GOOD_ENTRY = {
-    "id": "toy.first",
-    "topic": "toy",
+    "id": "metrics.first",
+    "topic": "metrics",
     "source": "kit",
-    "lesson": "notebooks/09_toy.ipynb#intro",
+    "lesson": "notebooks/01_metrics.ipynb#intro",
     "question": {"en": "Q?", "zh": "问题？"},
     "answer": {"en": "A.", "zh": "答案。"},
     "pitfalls": {"en": ["wrong"], "zh": ["错误"]},
@@ -602,30 +593,33 @@ def broken(**changes) -> dict:
 
 
 def test_a_valid_toy_bank_loads(tmp_path):
-    (q,) = load_bank(write_bank(tmp_path, GOOD_ENTRY, {**GOOD_ENTRY, "id": "toy.second", "correct": [0, 2]}))[:1]
-    assert q.id == "toy.first" and q.correct == (1,) and not q.multiple and q.source == ("kit",)
+    (q,) = load_bank(write_bank(tmp_path, GOOD_ENTRY, {**GOOD_ENTRY, "id": "metrics.second", "correct": [0, 2]}))[:1]
+    assert q.id == "metrics.first" and q.correct == (1,) and not q.multiple and q.source == ("kit",)
     second = load_bank(tmp_path / "bank.yaml")[1]
     assert second.multiple and second.correct == (0, 2)
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"answer": ...}, "entry 'toy.first': field 'answer': missing"),
-    ({"question__zh": ...}, "entry 'toy.first': field 'question.zh': missing or empty"),
-    ({"answer__en": "  "}, "entry 'toy.first': field 'answer.en': missing or empty"),
-    ({"pitfalls__zh": []}, "entry 'toy.first': field 'pitfalls.zh'"),
-    ({"pitfalls__zh": ["一", "二"]}, "entry 'toy.first': field 'pitfalls': the languages have different"),
-    ({"correct": 3}, "entry 'toy.first': field 'correct': index 3 out of range for 3 choices"),
-    ({"correct": [0, 5]}, "entry 'toy.first': field 'correct': index 5 out of range"),
-    ({"correct": True}, "entry 'toy.first': field 'correct': must be a 0-based index"),
-    ({"correct": ...}, "entry 'toy.first': field 'correct': missing"),
-    ({"choices__zh": ["甲", "乙"]}, "entry 'toy.first': field 'choices.zh': needs 3 to 5 items"),
+    ({"answer": ...}, "entry 'metrics.first': field 'answer': missing"),
+    ({"question__zh": ...}, "entry 'metrics.first': field 'question.zh': missing or empty"),
+    ({"answer__en": "  "}, "entry 'metrics.first': field 'answer.en': missing or empty"),
+    ({"pitfalls__zh": []}, "entry 'metrics.first': field 'pitfalls.zh'"),
+    ({"pitfalls__zh": ["一", "二"]}, "entry 'metrics.first': field 'pitfalls': the languages have different"),
+    ({"correct": 3}, "entry 'metrics.first': field 'correct': index 3 out of range for 3 choices"),
+    ({"correct": [0, 5]}, "entry 'metrics.first': field 'correct': index 5 out of range"),
+    ({"correct": True}, "entry 'metrics.first': field 'correct': must be a 0-based index"),
+    ({"correct": ...}, "entry 'metrics.first': field 'correct': missing"),
+    ({"choices__zh": ["甲", "乙"]}, "entry 'metrics.first': field 'choices.zh': needs 3 to 5 items"),
     ({"choices__en": ["a", "b", "c", "d", "e", "f"]}, "field 'choices.en': needs 3 to 5 items"),
-    ({"topic": "other"}, "entry 'toy.first': field 'id': prefix 'toy' differs from topic 'other'"),
+    ({"topic": "other"}, "entry 'metrics.first': field 'id': prefix 'metrics' differs from topic 'other'"),
     ({"id": "NoDot"}, "field 'id': must look like 'topic.slug'"),
-    ({"lesson": "01_metrics#x"}, "entry 'toy.first': field 'lesson': must look like"),
-    ({"source": "seed:3#1"}, "entry 'toy.first': field 'source': each source must be"),
-    ({"answer__fr": "Réponse"}, "entry 'toy.first': field 'answer': unknown language"),
-    ({"hint": "typo field"}, "entry 'toy.first': field 'hint': unknown field"),
+    ({"lesson": "01_metrics#x"}, "entry 'metrics.first': field 'lesson': must look like"),
+    ({"source": "seed:3#1"}, "entry 'metrics.first': field 'source': each source must be"),
+    ({"answer__fr": "Réponse"}, "entry 'metrics.first': field 'answer': unknown language"),
+    ({"hint": "typo field"}, "entry 'metrics.first': field 'hint': unknown field"),
+    ({"id": "toy.first", "topic": "toy"}, "field 'topic': 'toy' is not a topic of the curriculum manifest"),
+    ({"lesson": "notebooks/02_optimizers_and_schedules.ipynb#x"},
+     "field 'lesson': 'notebooks/02_optimizers_and_schedules.ipynb#x' is not in the lesson of topic 'metrics'"),
 ])
 def test_malformed_entries_are_reported_with_id_and_field(tmp_path, changes, expected):
     path = write_bank(tmp_path, broken(**changes))
@@ -635,12 +629,12 @@ def test_malformed_entries_are_reported_with_id_and_field(tmp_path, changes, exp
 
 
 def test_duplicate_ids_and_every_problem_are_reported(tmp_path):
-    path = write_bank(tmp_path, GOOD_ENTRY, GOOD_ENTRY, broken(id="toy.third", answer=...))
+    path = write_bank(tmp_path, GOOD_ENTRY, GOOD_ENTRY, broken(id="metrics.third", answer=...))
     with pytest.raises(BankError) as info:
         load_bank(path)
     message = str(info.value)
-    assert "entry 'toy.first': field 'id': duplicate id" in message
-    assert "entry 'toy.third': field 'answer': missing" in message
+    assert "entry 'metrics.first': field 'id': duplicate id" in message
+    assert "entry 'metrics.third': field 'answer': missing" in message
     assert message.startswith("2 problem(s)")
 
 
@@ -663,5 +657,5 @@ def test_unreadable_or_invalid_yaml(tmp_path):
 def test_an_edited_bank_file_is_reloaded(tmp_path):
     path = write_bank(tmp_path, GOOD_ENTRY)
     assert len(load_bank(path)) == 1
-    write_bank(tmp_path, GOOD_ENTRY, {**GOOD_ENTRY, "id": "toy.second"})
+    write_bank(tmp_path, GOOD_ENTRY, {**GOOD_ENTRY, "id": "metrics.second"})
     assert len(load_bank(path)) == 2

@@ -12,13 +12,13 @@ from bigtrain_lab.grading import get_exercise
 from bigtrain_lab.schedules import (
     SCHEDULE_NAMES,
     TORCH_SCHEDULERS,
+    bank_step_decay,
     cosine_annealing,
     cosine_with_warmup,
     exponential_decay,
     linear_scaling_lr,
     lr_curve,
     one_cycle,
-    seed_step_decay,
     step_decay,
     torch_lr_curve,
 )
@@ -123,9 +123,9 @@ def test_one_cycle_is_onecyclelr(total, pct):
         one_cycle(total, max_lr=0.5, total_steps=total)
 
 
-def test_seed_decay_never_decays_and_steplr_does():
+def test_bank_decay_never_decays_and_steplr_does():
     num_epochs = 30
-    seed = [seed_step_decay(e, base_lr=0.1, num_epochs=num_epochs) for e in range(num_epochs)]
+    seed = [bank_step_decay(e, base_lr=0.1, num_epochs=num_epochs) for e in range(num_epochs)]
     assert set(seed) == {0.1}
     fixed = [step_decay(e, base_lr=0.1, step_size=10, gamma=0.1) for e in range(num_epochs)]
     assert fixed[-1] == pytest.approx(1e-3)

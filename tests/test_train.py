@@ -11,7 +11,6 @@ from bigtrain_lab import seed_everything
 from bigtrain_lab.data import CharCorpus
 from bigtrain_lab.models import MLP, GPTConfig, TinyGPT
 from bigtrain_lab.train import (
-    LiveLossPlot,
     TrainConfig,
     TrainResult,
     bare_train_loop,
@@ -202,6 +201,8 @@ def test_loss_curves_and_live_plot():
     result = TrainResult(losses=[3.0, 2.5, 2.0], evals=[{"step": 2, "val_loss": 2.6, "accuracy": 0.4}])
     curves = loss_curves(result)
     assert curves == {"train": ([1, 2, 3], [3.0, 2.5, 2.0]), "val_loss": ([2], [2.6])}
-    plot = LiveLossPlot(display=False)
+    from bigtrain_lab.widgets.training_viz import LiveCurves
+
+    plot = LiveCurves(loss_curves, display=False)
     plot(result)
     assert list(plot.figure.data[0].y) == [3.0, 2.5, 2.0] and list(plot.figure.data[1].x) == [2]

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from bigtrain_lab.optimizers import OPTIMIZER_NAMES, SURFACES, run_trajectory
+from bigtrain_lab.optim import OPTIMIZER_NAMES, SURFACES, run_trajectory
 from bigtrain_lab.schedules import SCHEDULE_NAMES
-from bigtrain_lab.widgets.optimizers import (
+from bigtrain_lab.widgets.optim import (
     OptimizerExplorer,
     optimizer_explorer,
     table_html,

@@ -7,11 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bigtrain_lab.augment.transforms import Transform
+from bigtrain_lab.fit import accuracy, fit_classifier
 
-__all__ = ["accuracy", "augmentation_experiment", "digits_as_images", "small_subset", "train_digits_cnn"]
+__all__ = ["augmentation_experiment", "digits_as_images", "small_subset", "train_digits_cnn"]
 
 
 def digits_as_images(X: np.ndarray) -> torch.Tensor:
@@ -29,33 +29,21 @@ def small_subset(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
 def train_digits_cnn(x: torch.Tensor, y: torch.Tensor, *, transform: Transform | None = None,
                      batch_transform: Callable | None = None, steps: int = 300, batch_size: int = 64,
                      lr: float = 3e-3, seed: int = 0) -> torch.nn.Module:
-    """Train ``bigtrain_lab.models.CNN`` with Adam; every batch is freshly augmented by ``transform``
-    (per image) and then by ``batch_transform`` (``(x, y, generator) -> (x, soft_y)``, e.g. MixUp)."""
+    """Train ``bigtrain_lab.models.CNN`` with Adam on random batches (``fit_classifier``); every batch is
+    freshly augmented by ``transform`` (per image) and then by ``batch_transform``
+    (``(x, y, generator) -> (x, soft_y)``, e.g. MixUp)."""
     from bigtrain_lab.models import CNN
+
+    def augment(xb: torch.Tensor, yb: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if transform is not None:
+            xb = transform(xb, g)
+        return batch_transform(xb, yb, g) if batch_transform is not None else (xb, yb)
 
     torch.manual_seed(seed)
     model = CNN(10)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=g)
-        xb, yb = x[idx], y[idx]
-        if transform is not None:
-            xb = transform(xb, g)
-        target: torch.Tensor = yb
-        if batch_transform is not None:
-            xb, target = batch_transform(xb, yb, g)
-        opt.zero_grad()
-        F.cross_entropy(model(xb), target).backward()
-        opt.step()
+    fit_classifier(model, x, y, steps=steps, batch_size=min(batch_size, len(x)), sampling="random",
+                   transform=augment, optimizer=torch.optim.Adam(model.parameters(), lr=lr), seed=seed)
     return model.eval()
-
-
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy of ``model`` on ``(x, y)``."""
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
 
 
 def augmentation_experiment(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,

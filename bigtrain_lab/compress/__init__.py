@@ -14,7 +14,6 @@ from bigtrain_lab.compress.lowrank import (
 )
 from bigtrain_lab.compress.measure import (
     Latency,
-    accuracy,
     count_parameters,
     gzipped_size,
     measure_latency,
@@ -47,13 +46,13 @@ from bigtrain_lab.compress.quantization import (
     quantize_weights,
     strip_fake_quant,
 )
-from bigtrain_lab.compress.training import Digits, fit_classifier, load_digits
+from bigtrain_lab.compress.training import Digits, load_digits
 
 __all__ = [
     "Digits", "DepthwiseSeparableConv", "FakeQuantLinear", "Latency", "LoRALinear", "SeparableCNN",
-    "accuracy", "add_lora", "agreement", "conv_macs", "count_macs", "count_parameters", "dequantize_affine",
+    "add_lora", "agreement", "conv_macs", "count_macs", "count_parameters", "dequantize_affine",
     "dequantize_per_channel", "distillation_loss", "distillation_loss_fn", "energy_kept", "factorize_linears",
-    "fake_quantize", "fit_classifier", "gzipped_size", "int8_dynamic", "int8_static", "int8_weight_only",
+    "fake_quantize", "gzipped_size", "int8_dynamic", "int8_static", "int8_weight_only",
     "iterative_prune", "kl_to", "layer_sparsities", "legacy_quantize_dynamic", "load_digits",
     "low_rank_factorize", "magnitude_prune_mask", "make_permanent", "measure_latency", "merge_lora",
     "per_round_amount", "prepare_qat", "prune_unstructured", "quantize_affine", "quantize_per_channel",

@@ -18,7 +18,6 @@ from bigtrain_lab.compress.distillation import agreement, distillation_loss_fn, 
 from bigtrain_lab.compress.lightweight import SeparableCNN
 from bigtrain_lab.compress.lowrank import add_lora, factorize_linears, merge_lora
 from bigtrain_lab.compress.measure import (
-    accuracy,
     count_parameters,
     gzipped_size,
     measure_latency,
@@ -35,7 +34,8 @@ from bigtrain_lab.compress.quantization import (
     quantize_weights,
     strip_fake_quant,
 )
-from bigtrain_lab.compress.training import Digits, fit_classifier, load_digits
+from bigtrain_lab.compress.training import Digits, load_digits
+from bigtrain_lab.fit import accuracy, fit_classifier
 from bigtrain_lab.models import CNN, MLP, GPTConfig, TinyGPT
 from bigtrain_lab.reproducibility import seed_everything
 
@@ -71,13 +71,13 @@ def train_teacher(data: Digits, steps: int, *, seed: int = 0) -> MLP:
     """The digits MLP 64-512-512-10 every method starts from."""
     seed_everything(seed)
     model = MLP(64, TEACHER_HIDDEN, 10)
-    fit_classifier(model, data.X_train, data.y_train, steps=steps, lr=2e-3, seed=seed)
+    fit_classifier(model, data.X_train, data.y_train, sampling="random", steps=steps, lr=2e-3, seed=seed)
     return model.eval()
 
 
 def _finetune(model: nn.Module, data: Digits, steps: int, seed: int = 1) -> nn.Module:
     if steps:
-        fit_classifier(model, data.X_train, data.y_train, steps=steps, lr=1e-3, seed=seed)
+        fit_classifier(model, data.X_train, data.y_train, sampling="random", steps=steps, lr=1e-3, seed=seed)
     return model.eval()
 
 
@@ -202,7 +202,7 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
         seed_everything(0)
         student = MLP(64, (32,), 10)
         loss_fn = distillation_loss_fn(teacher, temperature=8.0, alpha=0.9) if kd else None
-        fit_classifier(student, data.X_train, data.y_train, steps=steps, lr=3e-3, loss_fn=loss_fn)
+        fit_classifier(student, data.X_train, data.y_train, sampling="random", steps=steps, lr=3e-3, loss_fn=loss_fn)
         X_eval = torch.cat([data.X_val, data.X_test])
         rows.append(measure_row(name, student, data, budget,
                          note=f"agrees with teacher {agreement(student, teacher, X_eval):.3f}; "
@@ -210,11 +210,11 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
     bar.update()
     seed_everything(0)
     cnn = CNN()
-    fit_classifier(cnn, data.X_train, data.y_train, steps=steps, lr=2e-3)
+    fit_classifier(cnn, data.X_train, data.y_train, sampling="random", steps=steps, lr=2e-3)
     rows.append(measure_row("CNN (bigtrain_lab.models.CNN)", cnn, data, budget))
     seed_everything(0)
     sep = SeparableCNN()
-    fit_classifier(sep, data.X_train, data.y_train, steps=steps, lr=5e-3)
+    fit_classifier(sep, data.X_train, data.y_train, sampling="random", steps=steps, lr=5e-3)
     rows.append(measure_row("depthwise-separable CNN", sep, data, budget))
     bar.update()
     bar.close()
@@ -234,7 +234,7 @@ def distillation_small_data(data: Digits, teacher: nn.Module, *, n_labelled: int
             seed_everything(seed)
             student = MLP(64, (32,), 10)
             loss_fn = distillation_loss_fn(teacher, temperature=temperature, alpha=alpha) if kd else None
-            fit_classifier(student, data.X_train[idx], data.y_train[idx], steps=steps, lr=3e-3, seed=seed,
+            fit_classifier(student, data.X_train[idx], data.y_train[idx], sampling="random", steps=steps, lr=3e-3, seed=seed,
                            loss_fn=loss_fn)
             out.append({"seed": seed, "distilled": kd, "accuracy": accuracy(student, data.X_test, data.y_test),
                         "agreement": agreement(student, teacher, X_eval), "kl": kl_to(student, teacher, X_eval)})

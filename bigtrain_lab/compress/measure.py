@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from bigtrain_lab.fit import accuracy
+
 
 def size_on_disk(model: nn.Module | dict[str, Any]) -> int:
     """Bytes of ``torch.save(model.state_dict())`` written to a real file (a state dict may be given).
@@ -133,17 +135,6 @@ def measure_latency(model: nn.Module | Callable[..., Any], *inputs: Any, repeats
             times.append((time.perf_counter() - start) * 1e3)
     q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else [times[0]] * 9
     return Latency(statistics.median(times), q[0], q[-1], repeats, used)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor,
-             y: torch.Tensor) -> float:
-    """Fraction of rows of ``X`` whose arg-max logit is the label in ``y`` (eval mode for a module)."""
-    if len(X) != len(y) or len(y) == 0:
-        raise ValueError(f"X and y must be non-empty and of equal length, got {len(X)} and {len(y)}")
-    if isinstance(model, nn.Module):
-        model.eval()
-    return float((model(X).argmax(dim=-1) == y).float().mean())
 
 
 def report(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_sizes: tuple[int, ...] = (1, 64),

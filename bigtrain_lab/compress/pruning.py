@@ -10,7 +10,7 @@ rows / channels (``shrink_*`` here) makes the layers smaller and faster.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -196,8 +196,3 @@ def layer_sparsities(model: nn.Module) -> dict[str, float]:
             w = module.weight
             out[name] = 1.0 - int(torch.count_nonzero(w)) / w.numel()
     return out
-
-
-def prune_names(model: nn.Module) -> Sequence[str]:
-    """Names of the modules that currently carry a pruning mask."""
-    return [n for n, m in model.named_modules() if any(k.endswith("_mask") for k, _ in m.named_buffers(recurse=False))]

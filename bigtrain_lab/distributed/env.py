@@ -9,9 +9,8 @@ counts the restarts of the worker group (``--max-restarts``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -130,14 +129,3 @@ def cleanup() -> None:
     """``destroy_process_group`` when one is running (a clean exit: no leaked NCCL communicators)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-@contextlib.contextmanager
-def process_group(device: str = "auto", *, script: str = "this script",
-                  timeout_s: float = 300.0) -> Iterator[DistEnv]:
-    """``with process_group() as env: ...``: ``init_distributed`` on entry, ``cleanup`` on every exit."""
-    env = init_distributed(device, script=script, timeout_s=timeout_s)
-    try:
-        yield env
-    finally:
-        cleanup()

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from queue import Empty, Queue
 
 RANK_PREFIX = re.compile(r"^\[(?P<role>[A-Za-z_]+)(?P<rank>\d+)\]:")
@@ -105,9 +104,6 @@ def run_torchrun(script: str | os.PathLike[str], args: Sequence[str] = (), *, np
     """
     cmd = torchrun_command(script, args, nproc_per_node=nproc_per_node, max_restarts=max_restarts)
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    # The repository root on the path: scripts import bigtrain_lab even from a plain checkout.
-    root = str(Path(__file__).resolve().parents[2])
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH")) if p)
     sink = print if echo is True else echo if callable(echo) else None
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,

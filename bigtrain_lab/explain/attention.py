@@ -14,27 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from bigtrain_lab.attention import attention_maps
+
 __all__ = ["attention_maps", "attention_rollout", "mass_at_offset", "token_saliency"]
-
-
-@torch.no_grad()
-def attention_maps(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
-    """Attention weights of every layer and head for one sequence: (n_layer, n_head, T, T).
-
-    ``idx`` is a (T,) or (1, T) tensor of token ids. Row t of a map holds the weights position t gives
-    to positions 0..t (causal: zero above the diagonal), summing to 1.
-    """
-    if idx.dim() == 1:
-        idx = idx.unsqueeze(0)
-    if idx.dim() != 2 or idx.shape[0] != 1:
-        raise ValueError(f"idx must be one sequence, shape (T,) or (1, T), got {tuple(idx.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
-        _, _, attentions = model(idx, return_attention=True)
-    finally:
-        model.train(was_training)
-    return torch.stack([a[0] for a in attentions])
 
 
 def attention_rollout(maps: torch.Tensor, *, residual: bool = True, head_fusion: str = "mean"

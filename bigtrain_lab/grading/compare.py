@@ -105,3 +105,46 @@ def integers(names: Sequence[str]) -> Comparator:
         return "; ".join(wrong) or None
 
     return compare
+
+
+def _array_reason(got: Any, expected: np.ndarray, what: str, *, rtol: float, atol: float,
+                  integer: bool = False) -> str | None:
+    if isinstance(got, list | tuple):
+        got = np.asarray(got)
+    if not isinstance(got, np.ndarray):
+        return f"expected {what} as a numpy array of shape {expected.shape}, got {type(got).__name__}: " \
+               f"{describe(got, 80)}"
+    if got.shape != expected.shape:
+        return f"{what} has shape {got.shape}, expected {expected.shape}"
+    if got.dtype.kind not in "iufb" or got.dtype.kind == "b":
+        return f"{what} must hold numbers, got dtype {got.dtype}"
+    got = got.astype(np.float64)
+    if np.isnan(got).any():
+        return f"{what} contains NaN (a 0/0? check constant columns / unlabelled items)"
+    bad = got != expected if integer else ~np.isclose(got, expected, rtol=rtol, atol=atol)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        return (f"{int(bad.sum())} of {bad.size} values of {what} differ; first at index {idx}: expected "
+                f"{expected[idx]!r}, got {got[idx]!r}")
+    return None
+
+
+def array(what: str, *, rtol: float = 1e-9, atol: float = 1e-12, integer: bool = False) -> Comparator:
+    """Compare with a numpy array (``integer``: exactly; else ``np.isclose``), naming the first difference."""
+
+    def compare(got: Any, expected: np.ndarray) -> str | None:
+        return _array_reason(got, np.asarray(expected), what, rtol=rtol, atol=atol, integer=integer)
+    return compare
+
+
+def array_pair(names: tuple[str, str], *, rtol: float = 1e-9, atol: float = 1e-9) -> Comparator:
+    """Compare a pair of arrays named ``names`` (e.g. the transformed train and test splits)."""
+
+    def compare(got: Any, expected: tuple[np.ndarray, np.ndarray]) -> str | None:
+        if not isinstance(got, tuple | list) or len(got) != 2:
+            return f"expected a tuple ({', '.join(names)}), got {type(got).__name__}: {describe(got, 80)}"
+        for name, value, exp in zip(names, got, expected, strict=True):
+            if reason := _array_reason(value, exp, name, rtol=rtol, atol=atol):
+                return reason
+        return None
+    return compare

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from bigtrain_lab import curriculum
+
 #: compare(got, expected) -> None when they agree, else a one-line reason shown to the learner.
 Comparator = Callable[[Any, Any], str | None]
 
@@ -47,19 +49,22 @@ class Exercise:
     """How to grade one exercise."""
 
     id: str
-    title: str
-    signature: str
     reference: Callable[..., Any]
     make_cases: Callable[[np.random.Generator], list[Case]]
     compare: Comparator
     hint: str
-    lesson: str
+    section: str  # the anchor, in the topic's lesson notebook, of the section that teaches it
     time_limit: float = 5.0  # seconds per case
     run: Runner | None = None  # None: each case is one call candidate(*case.args, **case.kwargs)
 
     @property
     def topic(self) -> str:
         return self.id.split(".", 1)[0]
+
+    @property
+    def lesson(self) -> str:
+        """``notebooks/NN_name.ipynb#section``: the topic's notebook comes from the curriculum manifest."""
+        return f"{curriculum.topic(self.topic).notebook}#{self.section}"
 
 
 class UnknownExerciseError(LookupError):
@@ -70,10 +75,12 @@ _REGISTRY: dict[str, Exercise] = {}
 
 
 def register(exercise: Exercise) -> Exercise:
-    """Add an exercise to the registry (ids must look like ``topic.name`` and be unique)."""
+    """Add an exercise to the registry (ids must look like ``topic.name``, with a topic of the curriculum
+    manifest, and be unique)."""
     topic, sep, name = exercise.id.partition(".")
     if not (sep and topic and name):
         raise ValueError(f"exercise id must look like 'topic.name', got {exercise.id!r}")
+    curriculum.topic(topic)  # ValueError naming the topics when the manifest has no such topic
     if exercise.id in _REGISTRY:
         raise ValueError(f"exercise id {exercise.id!r} is already registered")
     _REGISTRY[exercise.id] = exercise

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from bigtrain_lab import curriculum
+
 BANK_PATH = Path(__file__).with_name("bank.yaml")
 LANGS: tuple[str, ...] = ("en", "zh")
 MIN_CHOICES, MAX_CHOICES = 3, 5
@@ -25,6 +27,7 @@ ID_RE = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_]+")
 LESSON_RE = re.compile(r"notebooks/\d\d_[a-z0-9_]+\.ipynb#[a-z0-9]+(?:-[a-z0-9]+)*")
 SOURCE_RE = re.compile(r"kit|seed:\d{3}#\d+")
 
+_CURRICULUM_TOPICS = tuple(t.key for t in curriculum.topics())
 REQUIRED_FIELDS = ("id", "topic", "question", "answer", "pitfalls", "lesson", "source")
 OPTIONAL_FIELDS = ("choices", "correct", "choices_prompt")
 
@@ -216,6 +219,9 @@ def _parse_entry(raw: Any, position: int, errors: list[str]) -> Question | None:
             err("id", f"prefix {qid.split('.', 1)[0]!r} differs from topic {topic!r}")
     if topic is not None and (not isinstance(topic, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", topic)):
         err("topic", f"must be a lower-case name; got {topic!r}")
+    elif topic is not None and topic not in _CURRICULUM_TOPICS:
+        err("topic", f"{topic!r} is not a topic of the curriculum manifest (bigtrain_lab/curriculum.py); "
+                     f"topics: {', '.join(_CURRICULUM_TOPICS)}")
 
     question = _texts(raw.get("question"), "question", err) if "question" in raw else None
     answer = _texts(raw.get("answer"), "answer", err) if "answer" in raw else None
@@ -224,6 +230,10 @@ def _parse_entry(raw: Any, position: int, errors: list[str]) -> Question | None:
     lesson = raw.get("lesson")
     if lesson is not None and (not isinstance(lesson, str) or not LESSON_RE.fullmatch(lesson)):
         err("lesson", f"must look like 'notebooks/NN_topic.ipynb#section-anchor'; got {lesson!r}")
+    elif lesson is not None and topic in _CURRICULUM_TOPICS:
+        notebooks = curriculum.lesson_of_topic(topic).notebooks
+        if lesson.split("#", 1)[0] not in notebooks:
+            err("lesson", f"{lesson!r} is not in the lesson of topic {topic!r} ({', '.join(notebooks)})")
 
     source = raw.get("source")
     sources: tuple[str, ...] = ()
@@ -337,19 +347,37 @@ def _quiz_part(raw: dict, err: Err) -> tuple[Mapping[str, tuple[str, ...]] | Non
 # ---- selecting ------------------------------------------------------------------------------------
 
 def topics() -> list[str]:
-    """The topics of the bank, in the order they first appear (the curriculum order)."""
-    return list(dict.fromkeys(q.topic for q in load_bank()))
+    """The topics of the bank, in curriculum order."""
+    present = {q.topic for q in load_bank()}
+    return [key for key in _CURRICULUM_TOPICS if key in present]
 
 
-def questions(topic: str | None = None) -> list[Question]:
-    """All questions, or those of one topic (ValueError naming the available topics if it is unknown)."""
+def questions(topic: str | Sequence[str] | None = None, *, lesson: int | None = None) -> list[Question]:
+    """All questions, those of one topic (or several), or those of a lesson's topics (``lesson=3``).
+
+    An unknown topic or lesson raises ValueError naming the available ones.
+    """
     bank = load_bank()
-    if topic is None:
+    wanted = _wanted_topics(topic, lesson)
+    if wanted is None:
         return bank
+    return [q for q in bank if q.topic in wanted]
+
+
+def _wanted_topics(topic: str | Sequence[str] | None, lesson: int | None) -> set[str] | None:
+    if topic is not None and lesson is not None:
+        raise ValueError("give topic or lesson, not both")
+    if lesson is not None:
+        return set(curriculum.lesson(lesson).quiz_topics)
+    if topic is None:
+        return None
+    wanted = {topic} if isinstance(topic, str) else set(topic)
     available = topics()
-    if topic not in available:
-        raise ValueError(f"unknown topic {topic!r}; available topics: {', '.join(available)}")
-    return [q for q in bank if q.topic == topic]
+    unknown = sorted(wanted - set(available))
+    if unknown or not wanted:
+        raise ValueError(f"unknown topic {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"available topics: {', '.join(available)}")
+    return wanted
 
 
 def get_question(qid: str) -> Question:
@@ -364,14 +392,15 @@ def get_question(qid: str) -> Question:
     raise KeyError(f"no question with id {qid!r}{hint}")
 
 
-def draw(topic: str | None = None, n: int | None = None, seed: int | None = None) -> list[Question]:
+def draw(topic: str | Sequence[str] | None = None, n: int | None = None, seed: int | None = None, *,
+         lesson: int | None = None) -> list[Question]:
     """A random sample of ``n`` quiz-able questions (all of them, shuffled, when ``n`` is None).
 
     ``n`` larger than the number available gives all of them. The same ``seed`` gives the same draw.
     """
-    pool = [q for q in questions(topic) if q.is_quiz]
+    pool = [q for q in questions(topic, lesson=lesson) if q.is_quiz]
     if not pool:
-        raise ValueError(f"no quiz questions for topic {topic!r}")
+        raise ValueError(f"no quiz questions for {topic or f'lesson {lesson}'!r}")
     if n is None:
         n = len(pool)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -342,22 +342,24 @@ def _fmt(minutes: float) -> str:
     return f"{minutes:g}"
 
 
-def quiz(topic: str | None = None, n: int | None = None, lang: str = "en", seed: int | None = None
-         ) -> QuizWidget:
-    """An interactive quiz over ``n`` random questions of ``topic`` (all topics and all questions by
-    default), in English (``lang="en"``) or Chinese (``"zh"``), with immediate feedback."""
+def quiz(topic: str | Sequence[str] | None = None, n: int | None = None, lang: str = "en",
+         seed: int | None = None, *, lesson: int | None = None) -> QuizWidget:
+    """An interactive quiz over ``n`` random questions of ``topic`` (a key or several) or of a lesson's
+    topics (``lesson=3``; all topics and all questions by default), in English (``lang="en"``) or Chinese
+    (``"zh"``), with immediate feedback."""
     check_lang(lang)
-    return QuizWidget(draw(topic, n, seed), lang)
+    return QuizWidget(draw(topic, n, seed, lesson=lesson), lang)
 
 
-def mock_interview(n: int = 5, minutes: float = 10, topic: str | None = None, lang: str = "en",
-                   seed: int | None = None, *, clock: Clock | None = None) -> MockInterviewWidget:
+def mock_interview(n: int = 5, minutes: float = 10, topic: str | Sequence[str] | None = None, lang: str = "en",
+                   seed: int | None = None, *, lesson: int | None = None,
+                   clock: Clock | None = None) -> MockInterviewWidget:
     """A timed mock interview: ``n`` random questions, ``minutes`` on the clock, scored at the end.
 
     ``clock`` (seconds, monotonic; default ``time.monotonic``) is there for tests.
     """
     check_lang(lang)
-    return MockInterviewWidget(draw(topic, n, seed), lang, minutes=minutes, clock=clock)
+    return MockInterviewWidget(draw(topic, n, seed, lesson=lesson), lang, minutes=minutes, clock=clock)
 
 
 def show_question(qid: str, lang: str = "en", reveal: bool = False) -> HTML:

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bigtrain_lab.allreduce import data_parallel_step, ring_allreduce_steps
+from bigtrain_lab.distributed.allreduce import data_parallel_step, ring_allreduce_steps
 
 __all__ = ["RingFrame", "RingStepper", "ScalingCalculator", "ring_frame", "ring_stepper", "scaling_calculator",
            "scaling_curve"]

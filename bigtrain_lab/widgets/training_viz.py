@@ -1,4 +1,9 @@
-"""Layer-statistics explorer of the training-visualisation lesson: pick an initialisation and an epoch.
+"""Widgets of the training-visualisation lesson: live training curves and a layer-statistics explorer.
+
+``LiveCurves(curves)`` is a callback that redraws a plotly ``FigureWidget`` as a run goes; ``curves`` is a
+plain function (run state -> {trace name: (x, y)}) from a topic module, e.g.
+``bigtrain_lab.training_viz.history_curves`` for ``fit``-style histories or ``bigtrain_lab.train.loss_curves``
+for ``train.train`` results; the unit tests call those functions directly.
 
 ``layer_stats_view(histories, scheme, checkpoint)`` is the plain function (recorded runs -> the numbers
 plotted) that the unit tests call; ``LayerStatsExplorer`` draws it: a dropdown "init", a slider
@@ -8,15 +13,56 @@ plotted) that the unit tests call; ``LayerStatsExplorer`` draws it: a dropdown "
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bigtrain_lab.viz import History
+from bigtrain_lab.training_viz import History
 
-__all__ = ["LayerStatsExplorer", "LayerStatsView", "layer_stats_view"]
+__all__ = ["LayerStatsExplorer", "LayerStatsView", "LiveCurves", "layer_stats_view"]
+
+Curves = Callable[[Any], dict[str, tuple[list, list]]]
+
+
+class LiveCurves:
+    """A callback that redraws ``curves(state)`` in a plotly ``FigureWidget`` each time it is called.
+
+    ``LiveCurves(history_curves)`` as a ``callbacks=[...]`` entry of a training loop plots every trace it
+    returns; traces whose name contains "acc" go to a second panel when there are any, "val" traces are
+    dotted. Traces appear as the run produces them. Needs ``anywidget`` for ``FigureWidget``.
+    """
+
+    def __init__(self, curves: Curves, *, title: str = "training curves", x_title: str = "step",
+                 accuracy_panel: bool = False, display: bool = True) -> None:
+        self.curves = curves
+        panels = 2 if accuracy_panel else 1
+        fig = make_subplots(rows=1, cols=panels, subplot_titles=("loss", "accuracy")[:panels])
+        fig.update_xaxes(title_text=x_title)
+        fig.update_layout(title=title, height=330, width=430 * panels + 50,
+                          margin={"l": 50, "r": 20, "t": 60, "b": 40})
+        self._panels = panels
+        self.figure = go.FigureWidget(fig)
+        if display:
+            from IPython.display import display as show
+
+            show(self.figure)
+
+    def __call__(self, state: Any) -> None:
+        data = self.curves(state)
+        with self.figure.batch_update():
+            for name, (x, y) in data.items():
+                trace = next((t for t in self.figure.data if t.name == name), None)
+                if trace is None:
+                    col = 2 if self._panels == 2 and "acc" in name else 1
+                    self.figure.add_scatter(x=[], y=[], name=name, mode="lines+markers", row=1, col=col,
+                                            line={"dash": "dot" if name.startswith("val") else "solid"})
+                    trace = self.figure.data[-1]
+                trace.x, trace.y = list(x), list(y)
+
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def sd_hard_coded(step, *, base_lr, step_size, gamma):
     return 0.1
 
 
-def sd_seed_never_decays(step, *, base_lr, step_size, gamma):
+def sd_bank_never_decays(step, *, base_lr, step_size, gamma):
     # the interview answer's `lr * 0.1 ** (epoch // num_epochs)`: divides by the run length, so within a
     # run the exponent stays 0 (here: a run of 10 decay periods)
     return base_lr * 0.1 ** (step // (10 * step_size))
@@ -48,7 +48,7 @@ def sd_gamma_multiplied(step, *, base_lr, step_size, gamma):
 
 
 STEP_DECAY_WRONG = [sd_continuous, sd_off_by_one, sd_decayed_from_the_start, sd_ceil, sd_linear, sd_hard_coded,
-                    sd_seed_never_decays, sd_gamma_multiplied]
+                    sd_bank_never_decays, sd_gamma_multiplied]
 
 
 def sd_power(step, *, base_lr, step_size, gamma):

@@ -14,8 +14,6 @@ import torch.nn.functional as F
 from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Exercise, register
 
-LESSON = "notebooks/04_graphs_attention_debugging.ipynb"
-
 # torch may take a fused CPU kernel (a different summation order) for float32.
 TOLERANCES = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-9, 1e-12)}
 
@@ -64,8 +62,6 @@ def _cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="attention.scaled_dot_product_attention",
-    title="Scaled dot-product attention (optionally causal)",
-    signature="scaled_dot_product_attention(q, k, v, *, causal=False) -> Tensor",
     reference=_sdpa,
     make_cases=_cases,
     compare=tensor_close("the attention output", TOLERANCES),
@@ -73,5 +69,5 @@ register(Exercise(
          "where key index j > query index i to -inf (mask = torch.ones(L, S).tril(), top-left aligned as "
          "torch does, also when L != S); softmax over the LAST dim (the keys); return weights @ v, shape "
          "(..., L, Ev), in the dtype of q.",
-    lesson=f"{LESSON}#scaled-dot-product-attention",
+    section="scaled-dot-product-attention",
 ))

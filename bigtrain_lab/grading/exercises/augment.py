@@ -24,7 +24,6 @@ from bigtrain_lab.grading.exercises.optim import tensor_tuple
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
 
-LESSON = "notebooks/07_data_augmentation.ipynb"
 ROTATE_TOL = 1e-6
 
 
@@ -112,8 +111,6 @@ def _rotate_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="augment.rotate",
-    title="Rotate an image about its centre (bilinear)",
-    signature="rotate(image: np.ndarray, degrees: float) -> np.ndarray",
     reference=_rotate,
     make_cases=_rotate_cases,
     compare=_compare_rotation,
@@ -122,7 +119,7 @@ register(Exercise(
          "xs = cos(t) (x - cx) - sin(t) (y - cy) + cx, ys = sin(t) (x - cx) + cos(t) (y - cy) + cy "
          "(t in radians; counter-clockwise on screen as rows go down), then interpolate bilinearly from the "
          "4 neighbours of (ys, xs); sources outside the image give 0. Keep the shape (H x W or H x W x C).",
-    lesson=f"{LESSON}#geometric-transforms",
+    section="geometric-transforms",
 ))
 
 
@@ -162,13 +159,11 @@ def _mixup_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="augment.mixup",
-    title="mixup of a batch and its labels",
-    signature="mixup(x: Tensor, y_onehot: Tensor, lam: float, perm: Tensor) -> (x_mixed, y_mixed)",
     reference=_mixup,
     make_cases=_mixup_cases,
     compare=tensor_tuple(("x_mixed", "y_mixed"), {torch.float32: (1e-6, 1e-6)}),
     hint="x_mixed = lam * x + (1 - lam) * x[perm] and y_mixed = lam * y_onehot + (1 - lam) * y_onehot[perm]: "
          "the SAME lam and the SAME perm for images and labels, partner = x[perm] (index with perm, not "
          "with its inverse), and do not modify x or y_onehot in place.",
-    lesson=f"{LESSON}#mixup-and-cutmix",
+    section="mixup-and-cutmix",
 ))

@@ -25,8 +25,6 @@ from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
 
-LESSON = "notebooks/06_compression.ipynb"
-
 
 class Problem(str):
     """What a runner found wrong with the candidate's object (not an exception of the candidate)."""
@@ -92,15 +90,13 @@ def _prune_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="compress.magnitude_prune_mask",
-    title="The mask of magnitude (L1) unstructured pruning",
-    signature="magnitude_prune_mask(weight: Tensor, amount: float) -> Tensor",
     reference=_torch_prune_mask,
     make_cases=_prune_cases,
     compare=_mask_compare,
     hint="k = round(amount * weight.numel()) (Python's round, as torch does); the k entries with the "
          "smallest ABSOLUTE value get 0, all others 1 (torch.topk(weight.abs().flatten(), k, largest=False)). "
          "Return a tensor of the weight's shape; do not modify the weight.",
-    lesson=f"{LESSON}#unstructured-pruning",
+    section="unstructured-pruning",
 ))
 
 
@@ -221,8 +217,6 @@ def _quantize_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="compress.quantize_affine",
-    title="Affine and symmetric integer quantization (min/max calibration)",
-    signature="quantize_affine(x: Tensor, *, num_bits=8, symmetric=False) -> (q, scale, zero_point)",
     reference=_torch_quantize,
     make_cases=_quantize_cases,
     compare=_quantize_compare,
@@ -232,7 +226,7 @@ register(Exercise(
          "scale = max(-lo, hi) / qmax, zero_point = 0. Clamp scale to at least torch.finfo(torch.float32).eps. "
          "q = clamp(round(x / scale) + zero_point, qmin, qmax) as an integer tensor; scale a float, "
          "zero_point an int.",
-    lesson=f"{LESSON}#int8-from-first-principles",
+    section="int8-from-first-principles",
 ))
 
 
@@ -269,14 +263,12 @@ def _dequantize_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="compress.dequantize_affine",
-    title="Dequantize integer codes",
-    signature="dequantize_affine(q: Tensor, scale: float, zero_point: int) -> Tensor (float32)",
     reference=_torch_dequantize,
     make_cases=_dequantize_cases,
     compare=tensor_close("the dequantized tensor", {torch.float32: (1e-6, 1e-7)}),
     hint="x_hat = (q - zero_point) * scale as float32. Convert q to float (or a wide integer type) BEFORE "
          "subtracting: in uint8, 3 - 200 wraps around to 59.",
-    lesson=f"{LESSON}#int8-from-first-principles",
+    section="int8-from-first-principles",
 ))
 
 
@@ -341,15 +333,13 @@ def _kd_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="compress.distillation_loss",
-    title="Hinton's knowledge-distillation loss",
-    signature="distillation_loss(student_logits, teacher_logits, targets, *, temperature, alpha) -> Tensor",
     reference=_torch_distillation_loss,
     make_cases=_kd_cases,
     compare=_scalar_tensor_compare({torch.float32: 2e-5, torch.float64: 1e-9}),
     hint="soft = F.kl_div(F.log_softmax(student / T, -1), F.softmax(teacher / T, -1), reduction='batchmean') "
          "is KL(teacher || student) (kl_div takes the student's LOG-probabilities first); loss = alpha * T**2 * "
          "soft + (1 - alpha) * F.cross_entropy(student_logits, targets) (the hard term at T = 1).",
-    lesson=f"{LESSON}#knowledge-distillation",
+    section="knowledge-distillation",
 ))
 
 
@@ -447,8 +437,6 @@ def _factorize_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="compress.low_rank_factorize",
-    title="Truncated-SVD factorization of a Linear layer",
-    signature="low_rank_factorize(linear: nn.Linear, rank: int) -> nn.Sequential",
     reference=_torch_factorize,
     make_cases=_factorize_cases,
     compare=_factorize_compare,
@@ -457,7 +445,7 @@ register(Exercise(
          "bias=False) with weight Vh[:rank] (or sqrt(S) * Vh), second = Linear(rank, out) with weight "
          "U[:, :rank] * S[:rank] (or U * sqrt(S)) and the original bias. Raise ValueError unless "
          "1 <= rank <= min(out, in). Build new layers; leave `linear` alone.",
-    lesson=f"{LESSON}#low-rank-svd",
+    section="low-rank-svd",
 ))
 
 
@@ -542,8 +530,6 @@ def _lora_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="compress.LoRALinear",
-    title="A LoRA adapter around a frozen Linear",
-    signature="LoRALinear(base: nn.Linear, rank: int, alpha: float); forward(x); merge() -> nn.Linear",
     reference=LoRALinear,
     make_cases=_lora_cases,
     compare=_lora_compare,
@@ -552,5 +538,5 @@ register(Exercise(
          "in_features, random, e.g. kaiming_uniform_), self.B = nn.Parameter(zeros(out_features, rank)) in the "
          "base's dtype. forward: base(x) + (alpha / rank) * (x @ A.T) @ B.T. merge(): a new nn.Linear with "
          "weight W + (alpha / rank) * B @ A and the same bias.",
-    lesson=f"{LESSON}#lora-from-scratch",
+    section="lora-from-scratch",
 ))

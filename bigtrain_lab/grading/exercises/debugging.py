@@ -18,8 +18,6 @@ import torch
 from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Exercise, register
 
-LESSON = "notebooks/04_graphs_attention_debugging.ipynb"
-
 
 class ScalarFunction:
     """A smooth ``f(x) -> 0-d tensor`` the checker hands to the candidate.
@@ -97,13 +95,11 @@ def _cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="debugging.numerical_gradient",
-    title="Numerical gradient by central differences",
-    signature="numerical_gradient(f, x, *, eps=1e-6) -> Tensor",
     reference=_autograd_gradient,
     make_cases=_cases,
     compare=tensor_close("the gradient", {torch.float64: (1e-5, 1e-6)}),
     hint="For each element i (e.g. over x.reshape(-1) of a copy): g[i] = (f(x + eps e_i) - f(x - eps e_i)) "
          "/ (2 * eps), with e_i the i-th unit vector; return a float64 tensor of x's shape. Central, not "
          "forward, differences: their error is O(eps**2), not O(eps). Never change x itself.",
-    lesson=f"{LESSON}#gradient-checking",
+    section="gradient-checking",
 ))

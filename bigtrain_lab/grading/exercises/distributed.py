@@ -4,7 +4,7 @@
 ``set_epoch(epoch)``), on ``range(dataset_len)``.
 
 ``distributed.ring_allreduce``: the learner writes ONE worker's program, ``fn(rank, world_size, tensor,
-send, recv) -> Tensor``; the runner (``bigtrain_lab.allreduce.run_workers``) runs it on 2..8 threads that
+send, recv) -> Tensor``; the runner (``bigtrain_lab.distributed.allreduce.run_workers``) runs it on 2..8 threads that
 can only talk through ``send(dst, t)`` / ``recv(src)`` and records every message. The check compares each
 worker's result with ``torch.stack(tensors).sum(0)`` AND the communication pattern: every message goes to
 the right neighbour ``(rank + 1) % N``, each worker sends exactly 2(N-1) messages of at most one chunk
@@ -20,12 +20,9 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from bigtrain_lab.allreduce import RingRun, ring_allreduce, run_workers
+from bigtrain_lab.distributed.allreduce import RingRun, ring_allreduce, run_workers
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
-
-LESSON = "notebooks/05_distributed.ipynb"
-
 
 # ---- distributed.shard_indices ----------------------------------------------------------------------------
 
@@ -92,9 +89,6 @@ def _shard_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="distributed.shard_indices",
-    title="Which samples does each rank read? (DistributedSampler)",
-    signature="shard_indices(dataset_len, *, rank, world_size, shuffle=True, seed=0, epoch=0, drop_last=False) "
-              "-> list[int]",
     reference=_shard_indices,
     make_cases=_shard_cases,
     compare=_index_list,
@@ -104,7 +98,7 @@ register(Exercise(
          "with drop_last, cut it to (n // world_size) * world_size. Then rank r takes "
          "indices[r::world_size] (strided, not a contiguous block). ValueError for a rank outside "
          "[0, world_size) or world_size < 1.",
-    lesson=f"{LESSON}#who-reads-what-distributedsampler",
+    section="who-reads-what-distributedsampler",
 ))
 
 
@@ -179,9 +173,6 @@ def _ring_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="distributed.ring_allreduce",
-    title="Ring all-reduce: reduce-scatter, then all-gather",
-    signature="ring_allreduce(rank, world_size, tensor, send, recv) -> Tensor   "
-              "(one worker's program; send(dst, t), recv(src) -> t)",
     reference=ring_allreduce,
     make_cases=_ring_cases,
     compare=_ring_reason,
@@ -190,7 +181,7 @@ register(Exercise(
          "then chunk[(rank - s - 1) % N] += recv(left). Now chunk (rank + 1) % N is complete. All-gather, "
          "for s in 0..N-2: send(right, chunk[(rank + 1 - s) % N]) then chunk[(rank - s) % N] = recv(left) "
          "(a copy, not a sum). Return the chunks concatenated, in the input's shape.",
-    lesson=f"{LESSON}#ring-all-reduce",
+    section="ring-all-reduce",
     time_limit=15.0,
     run=_run_ring,
 ))

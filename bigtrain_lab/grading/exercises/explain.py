@@ -34,9 +34,6 @@ from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Comparator, Exercise, InputModified, register
 from bigtrain_lab.grading.sandbox import describe
 
-LESSON = "notebooks/08_explainability.ipynb"
-
-
 # ---- shared: black-box functions and an array comparator ----------------------------------------
 
 
@@ -157,8 +154,6 @@ def _shapley_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="explain.exact_shapley",
-    title="Exact Shapley values",
-    signature="exact_shapley(f, x, baseline) -> np.ndarray of shape (d,)",
     reference=_shap_exact,
     make_cases=_shapley_cases,
     compare=array_close("the Shapley values", rtol=1e-7, atol=1e-9),
@@ -166,7 +161,7 @@ register(Exercise(
          "phi_i = sum over subsets S of the OTHER features of |S|! (d - |S| - 1)! / d! * (v(S + {i}) - v(S)). "
          "Check: the values sum to f(x) - f(baseline). Leave-one-out (f(x) - f(x without i)) is not it: it "
          "misses the interactions' shares. f takes a 2-D array: build all 2**d rows and call it once.",
-    lesson=f"{LESSON}#shapley-values",
+    section="shapley-values",
 ))
 
 
@@ -263,8 +258,6 @@ def _ig_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="explain.integrated_gradients",
-    title="Integrated Gradients (right Riemann sum)",
-    signature="integrated_gradients(model, x, baseline, *, steps=50) -> Tensor of x's shape",
     reference=_ig_reference,
     make_cases=_ig_cases,
     compare=tensor_close("the attributions", {torch.float64: (1e-6, 1e-6), torch.float32: (1e-4, 1e-5)}),
@@ -272,7 +265,7 @@ register(Exercise(
          "the RIGHT Riemann sum (alpha = 1/steps ... 1, never 0). model maps a batch (n, ...) to (n,); "
          "differentiate model(points).sum() with torch.autograd.grad. Do not forget the (x - baseline) "
          "factor; keep x's dtype.",
-    lesson=f"{LESSON}#integrated-gradients",
+    section="integrated-gradients",
     run=_ig_run,
 ))
 
@@ -333,8 +326,6 @@ def _lime_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="explain.lime_tabular",
-    title="A minimal LIME for a regression function",
-    signature="lime_tabular(f, x, *, num_samples, kernel_width, seed) -> np.ndarray of shape (d,)",
     reference=_lime_reference,
     make_cases=_lime_cases,
     compare=array_close("the LIME coefficients", rtol=0.0),
@@ -343,5 +334,5 @@ register(Exercise(
          "sqrt(exp(-d**2 / w**2))); fit a weighted linear model WITH an intercept (e.g. "
          "sklearn.linear_model.Ridge(alpha=1.0).fit(Z - x, f(Z), sample_weight=weights)) and return coef_ "
          "(d values, no intercept).",
-    lesson=f"{LESSON}#lime-from-scratch",
+    section="lime-from-scratch",
 ))

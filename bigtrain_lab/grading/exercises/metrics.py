@@ -16,9 +16,6 @@ from sklearn.metrics import (
 from bigtrain_lab.grading.compare import integers, real, reals
 from bigtrain_lab.grading.registry import Case, Exercise, register
 
-LESSON = "notebooks/01_metrics.ipynb"
-
-
 # ---- references -------------------------------------------------------------------------------
 
 def _confusion_counts(y_true, y_pred) -> tuple[int, int, int, int]:
@@ -147,62 +144,52 @@ def _ece_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="metrics.confusion_counts",
-    title="Confusion-matrix counts",
-    signature="confusion_counts(y_true, y_pred) -> (tp, fp, fn, tn)",
     reference=_confusion_counts,
     make_cases=_label_pair_cases,
     compare=integers(("tp", "fp", "fn", "tn")),
     hint="tp: predicted 1 and truly 1; fp: predicted 1 but truly 0; fn: predicted 0 but truly 1; "
          "tn: predicted 0 and truly 0. Return them in the order (tp, fp, fn, tn).",
-    lesson=f"{LESSON}#confusion-matrix",
+    section="confusion-matrix",
 ))
 
 register(Exercise(
     id="metrics.precision_recall_f1",
-    title="Precision, recall and F1",
-    signature="precision_recall_f1(y_true, y_pred) -> (precision, recall, f1)",
     reference=_precision_recall_f1,
     make_cases=_label_pair_cases,
     compare=reals(("precision", "recall", "f1"), rtol=1e-9, atol=1e-12),
     hint="precision = tp / (tp + fp) (of what you flagged, how much was right); recall = tp / (tp + fn) "
          "(of what was there, how much you found); F1 is their HARMONIC mean; a 0/0 gives 0.0 "
          "(sklearn's zero_division=0).",
-    lesson=f"{LESSON}#precision-recall-f1",
+    section="precision-recall-f1",
 ))
 
 register(Exercise(
     id="metrics.roc_auc",
-    title="ROC AUC from scores",
-    signature="roc_auc(y_true, y_score) -> float",
     reference=_roc_auc,
     make_cases=_roc_cases,
     compare=real(rtol=1e-9, atol=1e-12),
     hint="ROC AUC is the probability that a random positive gets a higher score than a random negative, "
          "counting ties as 1/2 (Mann-Whitney U / (n_pos * n_neg)). Use the scores, never thresholded "
          "labels; raise ValueError when y_true has only one class.",
-    lesson=f"{LESSON}#roc-and-pr-curves",
+    section="roc-and-pr-curves",
 ))
 
 register(Exercise(
     id="metrics.regression_errors",
-    title="RMSE and MAE",
-    signature="regression_errors(y_true, y_pred) -> (rmse, mae)",
     reference=_regression_errors,
     make_cases=_regression_cases,
     compare=reals(("rmse", "mae"), rtol=1e-9, atol=1e-12),
     hint="RMSE = sqrt(mean((y_pred - y_true)**2)); MAE = mean(|y_pred - y_true|). Square (or take |.|) "
          "BEFORE averaging, and take the square root after.",
-    lesson=f"{LESSON}#regression-errors",
+    section="regression-errors",
 ))
 
 register(Exercise(
     id="metrics.expected_calibration_error",
-    title="Expected calibration error",
-    signature="expected_calibration_error(y_true, y_prob, n_bins=10) -> float",
     reference=_expected_calibration_error,
     make_cases=_ece_cases,
     compare=real(rtol=1e-9, atol=1e-12),
     hint="bin = min(floor(p * n_bins), n_bins - 1); ECE = sum over NON-EMPTY bins of "
          "(bin size / N) * |mean(y_true in bin) - mean(y_prob in bin)| (a weighted, not a plain, mean).",
-    lesson=f"{LESSON}#calibration",
+    section="calibration",
 ))

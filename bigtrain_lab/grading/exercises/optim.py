@@ -7,7 +7,7 @@ The reference for one step is torch's functional optimizer (``torch.optim.sgd.sg
 ``torch.optim.adamw.adamw``: what ``SGD.step()`` / ``AdamW.step()`` run) applied to the state handed in
 (momentum buffer; step count and moments). Since that state is all an optimizer carries from step to
 step, the reference trajectory is exactly what one ``torch.optim.SGD`` / ``AdamW`` stepped N times gives
-(``tests/test_optimizers.py`` checks this, bit for bit).
+(``tests/test_optim.py`` checks this, bit for bit).
 
 The tensor comparators used by the lesson 02-04 exercises live here too (``tensor_close``,
 ``tensor_tuple``, ``steps``).
@@ -26,8 +26,6 @@ from torch.optim.sgd import sgd
 
 from bigtrain_lab.grading.registry import Case, Comparator, Exercise, InputModified, register
 from bigtrain_lab.grading.sandbox import clone_inputs, describe, same_value
-
-LESSON = "notebooks/02_optimizers_and_schedules.ipynb"
 
 #: (rtol, atol) per dtype: float64 results agree to rounding; float32 ones to a few ulps per step.
 DEFAULT_TOLERANCES = {torch.float64: (1e-9, 1e-12), torch.float32: (1e-5, 1e-6)}
@@ -259,9 +257,6 @@ def _adamw_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="optim.sgd_step",
-    title="One step of SGD with momentum, weight decay and Nesterov",
-    signature="sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, weight_decay=0.0, nesterov=False)"
-              " -> (new_param, new_momentum_buffer)",
     reference=_torch_sgd_step,
     make_cases=_sgd_cases,
     compare=steps(tensor_tuple(("new_param", "new_momentum_buffer"))),
@@ -269,15 +264,12 @@ register(Exercise(
          "momentum_buffer is None) else momentum * buf + d (no (1 - momentum) factor); then d = buf, or "
          "d + momentum * buf with Nesterov; new_param = param - lr * d. Without momentum return None as "
          "the buffer. Never change param, grad or the buffer in place.",
-    lesson=f"{LESSON}#sgd-and-momentum",
+    section="sgd-and-momentum",
     run=run_sgd,
 ))
 
 register(Exercise(
     id="optim.adamw_step",
-    title="One step of AdamW (decoupled weight decay)",
-    signature="adamw_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, betas=(0.9, 0.999), eps=1e-8, "
-              "weight_decay=0.01) -> (new_param, new_exp_avg, new_exp_avg_sq)",
     reference=_torch_adamw_step,
     make_cases=_adamw_cases,
     compare=steps(tensor_tuple(("new_param", "new_exp_avg", "new_exp_avg_sq"))),
@@ -285,6 +277,6 @@ register(Exercise(
          "the decay never enters the moments); m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g**2; "
          "m_hat = m / (1 - b1**step); v_hat = v / (1 - b2**step); param -= lr * m_hat / (sqrt(v_hat) + eps) "
          "(eps outside the square root).",
-    lesson=f"{LESSON}#adam-and-adamw",
+    section="adam-and-adamw",
     run=run_adamw,
 ))

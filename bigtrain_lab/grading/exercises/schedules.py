@@ -19,9 +19,6 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 from bigtrain_lab.grading.compare import real
 from bigtrain_lab.grading.registry import Case, Exercise, register
 
-LESSON = "notebooks/02_optimizers_and_schedules.ipynb"
-
-
 # ---- references -------------------------------------------------------------------------------
 
 def _dummy_optimizer(lr: float) -> torch.optim.Optimizer:
@@ -117,20 +114,16 @@ def _cosine_cases(rng: np.random.Generator) -> list[Case]:
 
 register(Exercise(
     id="schedules.step_decay",
-    title="Step decay (StepLR)",
-    signature="step_decay(step, *, base_lr, step_size, gamma) -> float",
     reference=_step_decay,
     make_cases=_step_decay_cases,
     compare=real(rtol=1e-9, atol=1e-15),
     hint="lr = base_lr * gamma ** (step // step_size): the rate drops by a factor gamma at every full "
          "multiple of step_size (floor division; the first drop is AT step == step_size).",
-    lesson=f"{LESSON}#learning-rate-schedules",
+    section="learning-rate-schedules",
 ))
 
 register(Exercise(
     id="schedules.cosine_with_warmup",
-    title="Linear warm-up, then cosine decay to min_lr",
-    signature="cosine_with_warmup(step, *, base_lr, warmup_steps, total_steps, min_lr=0.0) -> float",
     reference=_cosine_with_warmup,
     make_cases=_cosine_cases,
     compare=real(rtol=1e-9, atol=1e-15),
@@ -138,5 +131,5 @@ register(Exercise(
          "t = (step - warmup_steps) / (total_steps - warmup_steps): min_lr + 0.5 * (base_lr - min_lr) * "
          "(1 + cos(pi * t)); min_lr after total_steps. Raise ValueError for a negative argument or "
          "warmup_steps >= total_steps.",
-    lesson=f"{LESSON}#learning-rate-schedules",
+    section="learning-rate-schedules",
 ))

@@ -7,9 +7,8 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from bigtrain_lab.widgets.compression import (
+from bigtrain_lab.widgets.compress import (
     KNOBS,
-    SWEEP_PATH,
     TradeoffExplorer,
     load_sweep,
     readout_html,
@@ -74,9 +73,10 @@ def test_widget_wiring(sweep):
     assert marker.x == (0.3,)
 
 
-def test_the_cached_sweep_is_complete_and_says_how_it_was_made():
-    data = load_sweep()
-    raw = json.loads(SWEEP_PATH.read_text())
+def test_the_cached_sweep_is_complete_and_says_how_it_was_made(root):
+    path = root / "bench" / "results" / "compression_sweep.json"
+    data = load_sweep(path)
+    raw = json.loads(path.read_text())
     assert raw["command"].startswith("python bench/compression.py")
     for key in KNOBS.values():
         assert data[key], key

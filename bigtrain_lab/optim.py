@@ -20,11 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bigtrain_lab.train import TrainConfig, TrainResult, train
-
 __all__ = [
-    "OPTIMIZER_NAMES", "SURFACES", "ArrayBatches", "Surface", "Trajectory", "accuracy", "make_optimizer",
-    "margin_losses", "run_trajectory", "surface_grid", "train_classifier", "weight_decay_variants",
+    "OPTIMIZER_NAMES", "SURFACES", "Surface", "Trajectory", "make_optimizer", "margin_losses", "run_trajectory",
+    "surface_grid", "weight_decay_variants",
 ]
 
 OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -244,64 +242,3 @@ def margin_losses(margin: np.ndarray | Sequence[float]) -> dict[str, np.ndarray]
         "squared": ((1 - m) ** 2).numpy(),
         "exponential": torch.exp(-m).numpy(),
     }
-
-
-# ---- small classifier runs on arrays, through bigtrain_lab.train.train -------------------------
-
-class ArrayBatches:
-    """``get_batch(split, step) -> (x, y)`` over in-memory arrays, as ``bigtrain_lab.train.train`` wants.
-
-    Training batches: a fresh permutation of the training set every epoch (drawn from ``self.generator``,
-    which ``train`` checkpoints), ``batch_size`` samples per step, the last incomplete batch dropped.
-    Validation: the whole validation set whatever the step.
-    """
-
-    def __init__(self, X_train, y_train, X_val, y_val, batch_size: int, *, seed: int = 0,
-                 dtype: torch.dtype = torch.float32):
-        self.X_train = torch.as_tensor(np.asarray(X_train), dtype=dtype)
-        self.y_train = torch.as_tensor(np.asarray(y_train))
-        self.X_val = torch.as_tensor(np.asarray(X_val), dtype=dtype)
-        self.y_val = torch.as_tensor(np.asarray(y_val))
-        if not 1 <= batch_size <= len(self.X_train):
-            raise ValueError(f"batch_size must be in [1, {len(self.X_train)}], got {batch_size!r}")
-        self.batch_size = batch_size
-        self.steps_per_epoch = len(self.X_train) // batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self._perm: torch.Tensor | None = None
-        self._perm_step = -1
-
-    def __call__(self, split: str, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if split != "train":
-            return self.X_val, self.y_val
-        position = step % self.steps_per_epoch
-        if self._perm is None or (position == 0 and step != self._perm_step):  # once per epoch, even
-            self._perm = torch.randperm(len(self.X_train), generator=self.generator)  # with accumulation
-            self._perm_step = step
-        index = self._perm[position * self.batch_size:(position + 1) * self.batch_size]
-        return self.X_train[index], self.y_train[index]
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows of ``X`` whose arg-max logit is the label."""
-    return float((model(X).argmax(dim=1) == y).double().mean())
-
-
-def train_classifier(model: nn.Module, batches: ArrayBatches, optimizer: torch.optim.Optimizer, *, steps: int,
-                     schedule: Callable[[int], float] | None = None, seed: int = 0,
-                     eval_every: int = 0) -> TrainResult:
-    """Train a classifier with the kit's loop (``bigtrain_lab.train.train``): cross-entropy, no gradient
-    clipping, the given optimizer and optional ``schedule``; evaluations (every ``eval_every`` steps and at
-    the end) record ``val_loss`` and ``val_accuracy`` on the whole validation set."""
-    X_val, y_val = batches("val", 0)
-
-    @torch.no_grad()
-    def evaluate(net: nn.Module) -> dict[str, float]:
-        logits = net(X_val)
-        return {"val_loss": float(F.cross_entropy(logits, y_val)),
-                "val_accuracy": float((logits.argmax(dim=1) == y_val).double().mean())}
-
-    config = TrainConfig(steps=steps, grad_clip=0.0, eval_every=eval_every or steps, seed=seed,
-                         log_every=max(1, min(50, steps)), lr=optimizer.param_groups[0]["lr"] or 1.0)
-    return train(model, batches, config, optimizer=optimizer, schedule=schedule, evaluate=evaluate,
-                 progress=False)

@@ -9,11 +9,9 @@ from sklearn.metrics import hinge_loss, log_loss
 
 from bigtrain_lab.grading import get_exercise
 from bigtrain_lab.models import MLP
-from bigtrain_lab.optimizers import (
+from bigtrain_lab.optim import (
     OPTIMIZER_NAMES,
     SURFACES,
-    ArrayBatches,
-    accuracy,
     make_optimizer,
     margin_losses,
     run_trajectory,
@@ -138,30 +136,6 @@ def test_margin_losses_match_sklearn_and_torch():
     assert np.all(surrogate["log loss"] / np.log(2) >= surrogate["0-1"] - 1e-12)
 
 
-def test_array_batches_cover_each_epoch_once():
-    X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
-    batches = ArrayBatches(X, y, X[:3], y[:3], batch_size=3, seed=0)
-    assert batches.steps_per_epoch == 3
-    seen = np.concatenate([batches("train", s)[1].numpy() for s in range(3)])
-    assert len(set(seen)) == 9  # one sample dropped (incomplete batch)
-    again = batches("train", 0)[1]
-    assert torch.equal(again, batches("train", 0)[1])  # the same step twice (accumulation): same epoch
-    assert not all(torch.equal(batches("train", 3 + s)[1], torch.as_tensor(seen[3 * s:3 * s + 3]))
-                   for s in range(3))
-    xv, yv = batches("val", 5)
-    assert xv.shape == (3, 2) and xv.dtype == torch.float32 and yv.tolist() == [0, 1, 2]
-    with pytest.raises(ValueError, match="batch_size"):
-        ArrayBatches(X, y, X, y, batch_size=11)
-
-
-def test_accuracy():
-    model = torch.nn.Linear(2, 2, bias=False)
-    with torch.no_grad():
-        model.weight.copy_(torch.eye(2))
-    X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [0.0, 3.0]])
-    assert accuracy(model, X, torch.tensor([0, 1, 1, 1])) == 0.75
-
-
 # ---- the graded references are torch.optim's classes, over many steps -----------------------------
 
 def _grads(n, shape, dtype, seed):
@@ -210,21 +184,3 @@ def test_graded_adamw_reference_equals_torch_adamw_bit_for_bit(dtype, hyper):
         state = opt.state[param]
         assert torch.equal(p, param.detach())
         assert torch.equal(m, state["exp_avg"]) and torch.equal(v, state["exp_avg_sq"])
-
-
-def test_train_classifier_runs_the_kit_loop_and_reports_validation():
-    from bigtrain_lab.optimizers import train_classifier
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 4))
-    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
-    batches = ArrayBatches(X[:150], y[:150], X[150:], y[150:], batch_size=25, seed=0)
-    torch.manual_seed(0)
-    model = MLP(4, (8,), 2)
-    opt = make_optimizer("momentum", model.parameters(), lr=0.1)
-    result = train_classifier(model, batches, opt, steps=60, eval_every=30, schedule=lambda step: 0.1)
-    assert result.step == 60 and len(result.losses) == 60 and result.lrs == [0.1] * 60
-    assert [e["step"] for e in result.evals] == [30, 60]
-    last = result.evals[-1]
-    assert last["val_accuracy"] == pytest.approx(accuracy(model, *batches("val", 0)))
-    assert last["val_accuracy"] > 0.8 and result.losses[-1] < result.losses[0]

@@ -1,19 +1,13 @@
-"""bigtrain_lab.scaling: accumulation against the big batch, float formats against torch, the helpers' errors."""
+"""bigtrain_lab.batch and bigtrain_lab.precision: accumulation against the big batch, float formats against torch, the helpers' errors."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from bigtrain_lab.batch import accumulated_gradients, max_abs_difference, train_mlp_with_batch_size
 from bigtrain_lab.models import GPTConfig, TinyGPT
-from bigtrain_lab.scaling import (
-    accumulated_gradients,
-    float_formats,
-    fp16_flush_fraction,
-    max_abs_difference,
-    time_train_steps,
-    train_mlp_with_batch_size,
-)
+from bigtrain_lab.precision import float_formats, fp16_flush_fraction, time_train_steps
 
 
 def tiny():

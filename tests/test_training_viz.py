@@ -1,4 +1,4 @@
-"""bigtrain_lab.viz: layer statistics by hooks, broken initialisations, the training loop, LR finder, curves;
+"""bigtrain_lab.training_viz: layer statistics by hooks, broken initialisations, the training loop, LR finder, curves;
 and the layer-statistics explorer of bigtrain_lab.widgets.training_viz."""
 
 import math
@@ -10,17 +10,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bigtrain_lab.models import MLP
-from bigtrain_lab.viz import (
+from bigtrain_lab.training_viz import (
     INIT_SCHEMES,
     History,
-    LiveCurves,
     diagnose_fit,
+    history_curves,
     initialize,
     layer_statistics,
     lr_finder,
     train_classifier,
 )
-from bigtrain_lab.widgets.training_viz import LayerStatsExplorer, layer_stats_view
+from bigtrain_lab.widgets.training_viz import LayerStatsExplorer, LiveCurves, layer_stats_view
 
 
 @pytest.fixture(scope="module")
@@ -144,12 +144,13 @@ def test_lr_finder_restores_the_model_and_finds_a_working_lr(blobs):
 
 
 def test_live_curves_data_and_redraw(blobs):
-    live = LiveCurves(display=False)
+    live = LiveCurves(history_curves, accuracy_panel=True, display=False)
     h = train_classifier(MLP(6, (8,), 3), *blobs, epochs=2, progress=False, callbacks=[live])
-    data = LiveCurves.data_for(h)
+    data = history_curves(h)
     assert list(data) == ["train loss", "val loss", "train acc", "val acc"]
     assert data["val acc"] == (h.epochs, h.val_acc)
     assert list(live.figure.data[1].y) == h.val_loss
+    assert [t.xaxis for t in live.figure.data] == ["x", "x", "x2", "x2"]  # accuracy in the second panel
 
 
 def test_layer_stats_view_and_explorer(blobs):

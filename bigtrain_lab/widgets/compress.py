@@ -19,18 +19,18 @@ from typing import Any
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-__all__ = ["KNOBS", "SWEEP_PATH", "TradeoffExplorer", "TradeoffView", "load_sweep", "tradeoff_curves",
+__all__ = ["KNOBS", "TradeoffExplorer", "TradeoffView", "load_sweep", "tradeoff_curves",
            "tradeoff_explorer", "tradeoff_view"]
 
 #: knob label -> key of the sweep
 KNOBS = {"unstructured sparsity": "unstructured", "structured sparsity": "structured", "weight bits": "bits",
          "SVD rank": "rank"}
-SWEEP_PATH = Path(__file__).resolve().parents[2] / "bench" / "results" / "compression_sweep.json"
 
 
-def load_sweep(path: str | Path | None = None) -> dict[str, Any]:
-    """The sweep saved by ``bench/compression.py`` (default: the copy cached in the repository)."""
-    p = Path(path) if path is not None else SWEEP_PATH
+def load_sweep(path: str | Path) -> dict[str, Any]:
+    """The sweep saved by ``bench/compression.py`` at ``path`` (in the repository:
+    ``bench/results/compression_sweep.json``; the package reads no file outside itself on its own)."""
+    p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} not found: run `python bench/compression.py` to make it")
     return json.loads(p.read_text())
@@ -180,7 +180,6 @@ class TradeoffExplorer(widgets.VBox):
             marker.x, marker.y = [view.size_bytes / view.dense_size_bytes], [view.accuracy]
 
 
-def tradeoff_explorer(sweep: dict[str, Any] | None = None, *, knob: str = "unstructured sparsity"
-                      ) -> TradeoffExplorer:
-    """Interactive trade-off explorer over ``sweep`` (default: the cached ``compression_sweep.json``)."""
-    return TradeoffExplorer(load_sweep() if sweep is None else sweep, knob=knob)
+def tradeoff_explorer(sweep: dict[str, Any], *, knob: str = "unstructured sparsity") -> TradeoffExplorer:
+    """Interactive trade-off explorer over ``sweep`` (``load_sweep(path)`` or ``experiments.sweep(...)``)."""
+    return TradeoffExplorer(sweep, knob=knob)

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from bigtrain_lab.optimizers import OPTIMIZER_NAMES, SURFACES, Trajectory, run_trajectory, surface_grid
+from bigtrain_lab.optim import OPTIMIZER_NAMES, SURFACES, Trajectory, run_trajectory, surface_grid
 
 __all__ = ["OptimizerExplorer", "TrajectoryView", "optimizer_explorer", "trajectory_figure", "trajectory_view"]
 

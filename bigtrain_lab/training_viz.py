@@ -1,8 +1,8 @@
 """Seeing training happen: per-layer activation and gradient statistics, dead ReLUs, curves, an LR finder.
 
 Lesson: ``notebooks/09_visualizing_training.ipynb``. Everything here returns plain data (dataclasses of
-floats and lists) that the lesson plots and the unit tests check; ``LiveCurves`` is the one piece that
-draws, a plotly ``FigureWidget`` updated in place as a run goes.
+floats and lists) that the lesson plots and the unit tests check; ``history_curves`` is the data that
+``bigtrain_lab.widgets.training_viz.LiveCurves`` redraws in place as a run goes.
 
 - ``layer_statistics(model, x, y)``: one forward and backward pass with hooks; per layer the mean and
   std of the activations, the share of ReLU units that are dead on the batch, and the norm of the
@@ -29,15 +29,16 @@ from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 __all__ = [
+    "HISTORY_TRACES",
     "INIT_SCHEMES",
-    "History",
-    "LRFinderResult",
-    "LayerStats",
-    "LiveCurves",
     "diagnose_fit",
+    "History",
+    "history_curves",
     "initialize",
     "layer_statistics",
+    "LayerStats",
     "lr_finder",
+    "LRFinderResult",
     "train_classifier",
 ]
 
@@ -200,7 +201,7 @@ def train_classifier(model: nn.Module, X_train: ArrayLike, y_train: ArrayLike, X
     ``optimizer``: "adam" or "sgd" (with ``momentum``, default 0: plain SGD shows init effects). Epoch 0 is the
     untrained model. ``stats_every`` > 0 records ``layer_statistics`` on the first training batch of
     every that many epochs (and epoch 0). ``callbacks`` get the ``History`` after every epoch (e.g. a
-    ``LiveCurves``). The loss being NaN / inf stops the run (the history says where).
+    ``widgets.training_viz.LiveCurves``). The loss being NaN / inf stops the run (the history says where).
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
@@ -347,42 +348,12 @@ def lr_finder(model: nn.Module, X: ArrayLike, y: ArrayLike, *, min_lr: float = 1
     return LRFinderResult(lrs, losses, smoothed, float(suggestion), float(lrs[lowest]), diverged)
 
 
-# ---- a live curve ---------------------------------------------------------------------------------
+# ---- the data of a live curve -------------------------------------------------------------------
+
+HISTORY_TRACES = ("train loss", "val loss", "train acc", "val acc")
 
 
-class LiveCurves:
-    """Loss and accuracy curves in a plotly ``FigureWidget``, redrawn as a run goes.
-
-    Pass it as a callback: ``train_classifier(..., callbacks=[LiveCurves()])``. ``data_for(history)``
-    is the plain function it draws (trace name -> (x, y)); tests call it directly.
-    """
-
-    TRACES = ("train loss", "val loss", "train acc", "val acc")
-
-    def __init__(self, *, title: str = "training curves", display: bool = True) -> None:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
-        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"))
-        for i, name in enumerate(self.TRACES):
-            fig.add_scatter(x=[], y=[], name=name, mode="lines+markers", row=1, col=1 + i // 2,
-                            line={"dash": "dot" if name.startswith("val") else "solid"})
-        fig.update_xaxes(title_text="epoch")
-        fig.update_layout(title=title, height=330, width=860, margin={"l": 50, "r": 20, "t": 60, "b": 40})
-        self.figure = go.FigureWidget(fig)
-        if display:
-            from IPython.display import display as show
-
-            show(self.figure)
-
-    @staticmethod
-    def data_for(history: History) -> dict[str, tuple[list[int], list[float]]]:
-        """Trace name -> (epochs, values)."""
-        values = (history.train_loss, history.val_loss, history.train_acc, history.val_acc)
-        return {name: (list(history.epochs), list(v)) for name, v in zip(LiveCurves.TRACES, values, strict=True)}
-
-    def __call__(self, history: History) -> None:
-        data = self.data_for(history)
-        with self.figure.batch_update():
-            for trace in self.figure.data:
-                trace.x, trace.y = data[trace.name]
+def history_curves(history: History) -> dict[str, tuple[list[int], list[float]]]:
+    """Trace name -> (epochs, values) of a classifier run: what ``widgets.training_viz.LiveCurves`` draws."""
+    values = (history.train_loss, history.val_loss, history.train_acc, history.val_acc)
+    return {name: (list(history.epochs), list(v)) for name, v in zip(HISTORY_TRACES, values, strict=True)}

@@ -1,0 +1,262 @@
+"""The curriculum manifest: the one place that says what each lesson teaches and where everything lives.
+
+A lesson has a number, its notebook(s), a title and a summary, the topics it teaches, its graded exercises
+and its exercise / solution notebooks. A *topic* has one key used everywhere: the package module
+``bigtrain_lab.<key>``, the widget module ``bigtrain_lab.widgets.<key>`` (when the topic has a widget),
+the exercise ids ``<key>.name`` and the question-bank topic ``<key>``. The interview questions a lesson
+answers are the bank entries of its topics (each entry links the section that demonstrates it).
+
+README's curriculum table (``bigtrain-lab curriculum --write-readme``), ``notebooks/00_start_here``, the
+exercises' lesson links, the bank's validation and the coverage tests read this module; a new lesson is
+one ``Lesson`` entry here plus its files.
+
+>>> lesson(1).notebooks
+('notebooks/01_metrics.ipynb',)
+>>> topic("memory").module
+'bigtrain_lab.memory'
+>>> lesson_of_topic("precision").number
+3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["LESSONS", "NOT_YET_COVERED", "CurriculumTable", "Lesson", "Topic", "curriculum_table", "lesson",
+           "lesson_of_topic", "readme_section", "readme_table", "topic", "topics", "with_readme_section"]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic: ``key`` names its module, widget module, exercise ids and bank topic."""
+
+    key: str
+    title: str
+    notebook: str  # the lesson notebook that teaches it (a bank entry or exercise links a section of it)
+    widgets: tuple[str, ...] = ()  # names in ``bigtrain_lab.widgets.<key>`` the lesson shows
+
+    @property
+    def module(self) -> str:
+        """The package module (or subpackage) that holds the topic's code."""
+        return f"bigtrain_lab.{self.key}"
+
+    @property
+    def widget_module(self) -> str | None:
+        """``bigtrain_lab.widgets.<key>``, or None for a topic without a widget."""
+        return f"bigtrain_lab.widgets.{self.key}" if self.widgets else None
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One numbered lesson: its notebooks, topics, graded exercises and exercise notebook."""
+
+    number: int
+    title: str
+    summary: str
+    topics: tuple[Topic, ...] = ()
+    exercises: tuple[str, ...] = ()  # exercise ids, in the order the exercise notebook asks them
+    practice: str | None = None  # stem of exercises/<stem>.ipynb and solutions/<stem>.ipynb
+    extra_notebooks: tuple[str, ...] = field(default=())  # lesson notebooks that teach no topic of their own
+
+    @property
+    def notebooks(self) -> tuple[str, ...]:
+        """The lesson's notebooks, in reading order."""
+        return tuple(dict.fromkeys([*self.extra_notebooks, *(t.notebook for t in self.topics)]))
+
+    @property
+    def exercise_notebook(self) -> str | None:
+        return f"exercises/{self.practice}.ipynb" if self.practice else None
+
+    @property
+    def solution_notebook(self) -> str | None:
+        return f"solutions/{self.practice}.ipynb" if self.practice else None
+
+    @property
+    def quiz_topics(self) -> tuple[str, ...]:
+        return tuple(t.key for t in self.topics)
+
+
+def _nb(name: str) -> str:
+    return f"notebooks/{name}.ipynb"
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(0, "Start here", "how lessons, exercises, grading and quizzes work",
+           extra_notebooks=(_nb("00_start_here"),)),
+    Lesson(1, "Metrics and evaluation",
+           "accuracy and imbalance, confusion matrix, precision / recall / F1, ROC and PR curves from scores, "
+           "choosing a threshold, calibration and ECE, RMSE vs MAE, (stratified) cross-validation",
+           topics=(Topic("metrics", "Metrics and evaluation", _nb("01_metrics"), ("threshold_explorer",)),),
+           exercises=("metrics.confusion_counts", "metrics.precision_recall_f1", "metrics.roc_auc",
+                      "metrics.regression_errors", "metrics.expected_calibration_error"),
+           practice="01_metrics"),
+    Lesson(2, "Optimizers, losses and learning-rate schedules",
+           "SGD, momentum, Nesterov, Adagrad, RMSprop, Adadelta, Adam, AdamW on 2-D surfaces and on digits; L2 "
+           "in the loss vs decoupled weight decay (differ with Adam, coincide with SGD); MSE, cross-entropy, "
+           "hinge, log loss and why we train on a surrogate of accuracy/F1; seven LR schedules checked against "
+           "`torch.optim.lr_scheduler` (and the bank's decay that never decays); linear scaling rule and "
+           "warm-up, measured",
+           topics=(Topic("optim", "Optimizers and losses", _nb("02_optimizers_and_schedules"),
+                         ("optimizer_explorer",)),
+                   Topic("schedules", "Learning-rate schedules", _nb("02_optimizers_and_schedules"),
+                         ("schedule_explorer",))),
+           exercises=("schedules.step_decay", "schedules.cosine_with_warmup", "optim.sgd_step",
+                      "optim.adamw_step"),
+           practice="02_optimizers_and_schedules"),
+    Lesson(3, "Batch size, mixed precision and memory",
+           "batch size vs throughput and generalisation; gradient accumulation and its bugs (loss not divided "
+           "by k, means of masked means); fp16 underflow and loss scaling; bf16 range vs precision and its "
+           "measured CPU speed; activation checkpointing memory vs time; a memory calculator with ZeRO 0-3 "
+           "checked against measured memory; how to reduce training time",
+           topics=(Topic("batch", "Batch size and gradient accumulation", _nb("03_batch_precision_memory")),
+                   Topic("precision", "Floating-point formats and mixed precision",
+                         _nb("03_batch_precision_memory")),
+                   Topic("memory", "Training memory and ZeRO", _nb("03_batch_precision_memory"),
+                         ("memory_calculator",))),
+           exercises=("memory.adam_training_bytes", "precision.update_loss_scale"),
+           practice="03_batch_precision_memory"),
+    Lesson(4, "Static and dynamic graphs, attention, debugging",
+           "eager vs `torch.compile` vs `torch.export` (what a static graph means now, TorchScript's status), "
+           "compile time and speed-up measured; attention from scratch vs SDPA, causal masks, multi-head and "
+           "cross-attention; attention maps of a trained TinyGPT; `gradcheck` catching a wrong custom "
+           "backward; sanity checks",
+           topics=(Topic("graphs", "Static vs dynamic graphs", _nb("04_graphs_attention_debugging")),
+                   Topic("attention", "Attention", _nb("04_graphs_attention_debugging"),
+                         ("attention_explorer",)),
+                   Topic("debugging", "Debugging and gradient checks", _nb("04_graphs_attention_debugging"))),
+           exercises=("attention.scaled_dot_product_attention", "debugging.numerical_gradient"),
+           practice="04_graphs_attention_debugging"),
+    Lesson(5, "Data and model parallelism",
+           "data / tensor / pipeline parallelism, parameter server vs all-reduce, DDP's anatomy; a live "
+           "2-process DDP run with `torchrun` (gloo) equal to one process; FSDP2 memory per rank; ring "
+           "all-reduce stepper and scaling calculator; commands for 1 x 8 and 2 x 8 GPUs",
+           topics=(Topic("distributed", "Distributed training", _nb("05_distributed"),
+                         ("ring_stepper", "scaling_calculator")),),
+           exercises=("distributed.shard_indices", "distributed.ring_allreduce"),
+           practice="05_distributed"),
+    Lesson(6, "Compression: pruning, quantization, distillation, low rank",
+           "pruning with `torch.nn.utils.prune` (per layer, global, iterative, structured that really "
+           "shrinks), why sparsity rarely speeds up dense kernels; int8 from first principles, torchao "
+           "dynamic / weight-only / static, QAT; distillation; SVD and LoRA on TinyGPT; depthwise-separable "
+           "CNN; one measured table of every method; trade-off widget",
+           topics=(Topic("compress", "Model compression", _nb("06_compression"), ("tradeoff_explorer",)),),
+           exercises=("compress.magnitude_prune_mask", "compress.quantize_affine", "compress.dequantize_affine",
+                      "compress.distillation_loss", "compress.low_rank_factorize", "compress.LoRALinear"),
+           practice="06_compression"),
+    Lesson(7, "Data: augmentation, preprocessing, imbalance and labels",
+           "geometric and photometric augmentation, label-preserving or not (a rotated 6), augmentation "
+           "measured on 100 digits, mixup / CutMix, RandAugment, numpy vs batched torch, augmentation "
+           "playground; train-only preprocessing and leakage measured, missing values / outliers / denoising, "
+           "`ColumnTransformer`, class weights done right, 1:20 imbalance remedies, label noise, "
+           "pseudo-labelling, active learning, majority vote vs Dawid-Skene, label errors, duplicates",
+           topics=(Topic("augment", "Data augmentation", _nb("07_data_augmentation"), ("augment_playground",)),
+                   Topic("preprocess", "Preprocessing and leakage", _nb("07_data_imbalance_labels")),
+                   Topic("imbalance", "Class imbalance", _nb("07_data_imbalance_labels")),
+                   Topic("labels", "Labelling and label noise", _nb("07_data_imbalance_labels")),
+                   Topic("data", "Data access and anonymisation", _nb("07_data_imbalance_labels"))),
+           exercises=("augment.rotate", "augment.mixup", "imbalance.balanced_class_weights",
+                      "preprocess.standardize", "labels.majority_vote"),
+           practice="07_data"),
+    Lesson(8, "Explainability: SHAP, LIME and gradients",
+           "Shapley values (exact = shap, TreeSHAP) vs LIME on breast cancer, agreement and LIME's stability "
+           "measured; permutation importance, surrogate-tree fidelity and rules; digits CNN saliency / "
+           "Integrated Gradients (= captum) / Grad-CAM / LIME image; the model-randomization sanity test; "
+           "TinyGPT attention maps and rollout",
+           topics=(Topic("explain", "Explainability", _nb("08_explainability"),
+                         ("TabularExplorer", "ImageExplorer")),),
+           exercises=("explain.exact_shapley", "explain.integrated_gradients", "explain.lime_tabular"),
+           practice="08_explainability"),
+    Lesson(9, "Visualizing training",
+           "per-layer activation / gradient statistics and dead ReLUs via hooks; six initialisations and what "
+           "the plots show; live loss curves; over- and under-fitting; the LR range test",
+           topics=(Topic("training_viz", "Visualizing training", _nb("09_visualizing_training"),
+                         ("LayerStatsExplorer",)),)),
+)
+
+#: What the seed interview banks ask that no lesson covers yet (README lists it under the table).
+NOT_YET_COVERED = ("transfer learning and fine-tuning", "regularization", "ensembles", "hyperparameter search",
+                   "privacy (DP-SGD, federated learning)", "saving", "deployment and real-time inference")
+
+
+def lesson(number: int) -> Lesson:
+    """The lesson numbered ``number`` (ValueError naming the numbers if there is none)."""
+    for entry in LESSONS:
+        if entry.number == number:
+            return entry
+    raise ValueError(f"no lesson {number!r}; lessons: {', '.join(str(x.number) for x in LESSONS)}")
+
+
+def topics() -> list[Topic]:
+    """Every topic, in curriculum order."""
+    return [t for entry in LESSONS for t in entry.topics]
+
+
+def topic(key: str) -> Topic:
+    """The topic ``key`` (ValueError naming the keys if unknown)."""
+    for t in topics():
+        if t.key == key:
+            return t
+    raise ValueError(f"unknown topic {key!r}; topics: {', '.join(t.key for t in topics())}")
+
+
+def lesson_of_topic(key: str) -> Lesson:
+    """The lesson that teaches topic ``key``."""
+    topic(key)
+    return next(entry for entry in LESSONS if any(t.key == key for t in entry.topics))
+
+
+def _link(path: str, prefix: str) -> str:
+    return f"[`{path}`]({prefix}{path})"
+
+
+def readme_table(prefix: str = "") -> str:
+    """The curriculum as a Markdown table (README's, with links relative to ``prefix``)."""
+    rows = ["| # | lesson | graded exercises (ids) | quiz topics |", "|---|---|---|---|"]
+    for entry in LESSONS:
+        notebooks = "; ".join(_link(nb, prefix) for nb in entry.notebooks)
+        what = f"**{entry.title}**: {notebooks}: {entry.summary}"
+        if entry.exercises:
+            exercises = (f"{_link(entry.exercise_notebook, prefix)} (solved: "
+                         f"{_link(entry.solution_notebook, prefix)}): "
+                         + ", ".join(f"`{i}`" for i in entry.exercises))
+        else:
+            exercises = "—"
+        quiz = ", ".join(f"`{k}`" for k in entry.quiz_topics) or "—"
+        rows.append(f"| {entry.number:02d} | {what} | {exercises} | {quiz} |")
+    return "\n".join(rows) + "\n"
+
+
+README_BEGIN = "<!-- curriculum:begin (generated by `bigtrain-lab curriculum --write-readme`; edit curriculum.py) -->"
+README_END = "<!-- curriculum:end -->"
+
+
+def readme_section() -> str:
+    """README's curriculum section: the table, then the topics no lesson covers yet."""
+    return (f"{README_BEGIN}\n{readme_table()}\nNot yet covered by a lesson (questions from the interview banks "
+            f"that wait for one): {', '.join(NOT_YET_COVERED)}.\n{README_END}")
+
+
+def with_readme_section(readme: str) -> str:
+    """``readme`` with its curriculum section (between the markers) replaced by ``readme_section()``."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"README lacks the markers {README_BEGIN!r} ... {README_END!r}")
+    return readme[:begin] + readme_section() + readme[end + len(README_END):]
+
+
+class CurriculumTable:
+    """The curriculum table, rendered as Markdown in a notebook (links relative to ``notebooks/``)."""
+
+    def __init__(self, prefix: str = "../") -> None:
+        self.markdown = readme_table(prefix)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+
+def curriculum_table(prefix: str = "../") -> CurriculumTable:
+    """The curriculum for a notebook cell: ``curriculum_table()`` as the last line renders the table."""
+    return CurriculumTable(prefix)
