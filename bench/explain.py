@@ -25,7 +25,7 @@ from bigtrain_lab import explain as ex
 from bigtrain_lab import seed_everything
 from bigtrain_lab.data import load_dataset
 from bigtrain_lab.models import CNN, GPTConfig, TinyGPT
-from bigtrain_lab.training_viz import train_classifier
+from bigtrain_lab.training_viz import fit_with_history
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,7 +108,7 @@ def main() -> None:
     img_train, img_val, img_test = to_images(dg.X_train), to_images(dg.X_val), to_images(dg.X_test)
     seed_everything(0)
     cnn = CNN()
-    train_classifier(cnn, img_train, dg.y_train, img_val, dg.y_val, epochs=15, lr=2e-3, progress=False)
+    fit_with_history(cnn, img_train, dg.y_train, img_val, dg.y_val, epochs=15, lr=2e-3, progress=False)
     cnn.eval()
     images = [img_test[i:i + 1] for i in range(args.rows)]
     targets = [int(cnn(x).argmax()) for x in images]

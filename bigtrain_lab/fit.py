@@ -122,8 +122,9 @@ def fit_classifier(model: nn.Module, X: Any, y: Any, *, steps: int | None = None
                    loss_fn: LossFn | None = None, sampling: str = "epoch", drop_last: bool = True,
                    order: Callable[[torch.Generator], torch.Tensor] | None = None,
                    transform: BatchTransform | None = None, X_val: Any = None, y_val: Any = None,
-                   eval_every: int = 0, callbacks: Sequence[Callable[[TrainResult], object]] = (),
-                   seed: int = 0, progress: bool = False) -> TrainResult:
+                   eval_every: int = 0, evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+                   callbacks: Sequence[Callable[[TrainResult], object]] = (), seed: int = 0,
+                   progress: bool = False) -> TrainResult:
     """Train ``model`` (logits out) in place with the kit's loop and return its ``TrainResult``.
 
     Length: ``steps`` optimizer steps, or ``epochs`` passes over the data (``sampling="epoch"``). Batches come
@@ -133,7 +134,8 @@ def fit_classifier(model: nn.Module, X: Any, y: Any, *, steps: int | None = None
     cross-entropy unless ``loss_fn(model, x, target)`` is given (e.g. class weights, a distillation
     loss). Only parameters with ``requires_grad`` train (frozen layers stay). With a validation split,
     evaluations every ``eval_every`` steps (default: at the end) record ``val_loss`` and
-    ``val_accuracy``; ``callbacks`` get the result at every logged step and evaluation.
+    ``val_accuracy``; ``evaluate(model) -> {name: value}`` replaces that evaluation (e.g. a recorder of
+    per-epoch statistics). ``callbacks`` get the result at every logged step and evaluation.
     """
     batches = ArrayBatches(X, y, batch_size, X_val=X_val, y_val=y_val, sampling=sampling, drop_last=drop_last,
                            order=order, transform=transform, seed=seed)
@@ -144,8 +146,7 @@ def fit_classifier(model: nn.Module, X: Any, y: Any, *, steps: int | None = None
             raise ValueError(f"epochs needs sampling='epoch' and a positive integer, got {epochs!r}")
         steps = epochs * batches.steps_per_epoch
     assert steps is not None
-    evaluate = None
-    if batches.X_val is not None:
+    if evaluate is None and batches.X_val is not None:
         X_held, y_held = batches("val", 0)
 
         @torch.no_grad()
@@ -156,7 +157,7 @@ def fit_classifier(model: nn.Module, X: Any, y: Any, *, steps: int | None = None
 
     lr_of_optimizer = optimizer.param_groups[0]["lr"] if optimizer is not None else lr
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr_of_optimizer or 1.0, weight_decay=weight_decay,
-                         grad_clip=0.0, eval_every=(eval_every or steps) if evaluate else 0, seed=seed,
+                         grad_clip=0.0, eval_every=(eval_every or steps) if evaluate is not None else 0, seed=seed,
                          log_every=max(1, min(50, steps // 10)))
     return train(model, batches, config, optimizer=optimizer, schedule=schedule, loss_fn=loss_fn or _cross_entropy,
                  evaluate=evaluate, callbacks=callbacks, progress=progress)

@@ -9,13 +9,14 @@ floats and lists) that the lesson plots and the unit tests check; ``history_curv
   gradient of the layer's weight (and its ratio to the weight's norm).
 - ``initialize(model, scheme)``: the default initialisation and deliberately broken ones (too small,
   too large, all zeros, negative biases that kill ReLUs) to see what the plots show.
-- ``train_classifier``: a minimal full-control loop over arrays (epochs of shuffled mini-batches) that
-  records losses, accuracies and, optionally, the layer statistics, and calls callbacks per epoch.
+- ``fit_with_history``: ``bigtrain_lab.fit.fit_classifier`` with a ``HistoryRecorder`` (layer statistics as
+  an evaluation hook): per epoch the losses, accuracies and, optionally, the layer statistics.
 - ``lr_finder``: Smith's LR range test (exponentially increasing learning rate over one short run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable, Sequence
@@ -28,6 +29,8 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
+from bigtrain_lab.fit import fit_classifier
+
 __all__ = [
     "HISTORY_TRACES",
     "INIT_SCHEMES",
@@ -39,7 +42,9 @@ __all__ = [
     "LayerStats",
     "lr_finder",
     "LRFinderResult",
-    "train_classifier",
+    "fit_with_history",
+    "Diverged",
+    "HistoryRecorder",
 ]
 
 INIT_SCHEMES = ("default", "kaiming", "too_small", "too_large", "zeros", "dead_relu")
@@ -183,7 +188,7 @@ class History:
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def _loss_and_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     was_training = model.training
     model.eval()
     logits = model(X)
@@ -191,65 +196,76 @@ def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
-def train_classifier(model: nn.Module, X_train: ArrayLike, y_train: ArrayLike, X_val: ArrayLike,
+class Diverged(RuntimeError):
+    """Raised by ``HistoryRecorder`` when the training loss is no longer finite (the run stops there)."""
+
+
+class HistoryRecorder:
+    """An ``evaluate`` hook for ``bigtrain_lab.fit.fit_classifier`` that fills a ``History``.
+
+    Each call (once per epoch) records the loss and accuracy on the whole training and validation sets
+    and, every ``stats_every`` epochs, ``layer_statistics`` on a fixed probe batch (the first 256 training
+    rows); then calls ``callbacks(history)``. ``record(model)`` before training gives epoch 0.
+    """
+
+    def __init__(self, X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor, y_val: torch.Tensor,
+                 *, stats_every: int = 0, callbacks: Sequence[Callable[[History], object]] = ()) -> None:
+        self.train_split, self.val_split = (X_train, y_train), (X_val, y_val)
+        self.probe = (X_train[:256], y_train[:256])
+        self.stats_every, self.callbacks = stats_every, tuple(callbacks)
+        self.history = History()
+
+    def record(self, model: nn.Module) -> dict[str, float]:
+        """Append the model's current numbers as the next epoch of the history."""
+        h = self.history
+        epoch = len(h.epochs)
+        train_loss, train_acc = _loss_and_accuracy(model, *self.train_split)
+        val_loss, val_acc = _loss_and_accuracy(model, *self.val_split)
+        for column, value in ((h.epochs, epoch), (h.train_loss, train_loss), (h.train_acc, train_acc),
+                              (h.val_loss, val_loss), (h.val_acc, val_acc)):
+            column.append(value)
+        if self.stats_every and epoch % self.stats_every == 0:
+            with torch.enable_grad():
+                h.layer_stats.append(layer_statistics(model, *self.probe))
+            h.stats_epochs.append(epoch)
+        return {"train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
+                "val_accuracy": val_acc}
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        metrics = self.record(model)
+        for callback in self.callbacks:
+            callback(self.history)
+        if not math.isfinite(metrics["train_loss"]):
+            raise Diverged(f"training loss is {metrics['train_loss']} at epoch {self.history.epochs[-1]}")
+        return metrics
+
+
+def fit_with_history(model: nn.Module, X_train: ArrayLike, y_train: ArrayLike, X_val: ArrayLike,
                      y_val: ArrayLike, *, epochs: int = 20, lr: float = 1e-3, batch_size: int = 64,
                      weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.0, seed: int = 0,
                      stats_every: int = 0, callbacks: Sequence[Callable[[History], object]] = (),
-                     progress: bool = True, desc: str = "epochs") -> History:
-    """Train ``model`` (logits out) with cross-entropy on shuffled mini-batches; record per epoch.
+                     progress: bool = True) -> History:
+    """``fit_classifier`` for ``epochs`` shuffled passes (the last, smaller batch kept), recorded per epoch by
+    a ``HistoryRecorder``: losses and accuracies on both splits, layer statistics every ``stats_every``
+    epochs, ``callbacks(history)`` after every epoch (e.g. ``widgets.training_viz.LiveCurves``).
 
-    ``optimizer``: "adam" or "sgd" (with ``momentum``, default 0: plain SGD shows init effects). Epoch 0 is the
-    untrained model. ``stats_every`` > 0 records ``layer_statistics`` on the first training batch of
-    every that many epochs (and epoch 0). ``callbacks`` get the ``History`` after every epoch (e.g. a
-    ``widgets.training_viz.LiveCurves``). The loss being NaN / inf stops the run (the history says where).
+    ``optimizer``: "adam" or "sgd" (with ``momentum``, default 0: plain SGD shows init effects). Epoch 0 is
+    the untrained model. A loss that is no longer finite stops the run (the history says where).
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
-    Xt = torch.as_tensor(np.asarray(X_train), dtype=torch.float32)
-    yt = torch.as_tensor(np.asarray(y_train), dtype=torch.int64)
-    Xv = torch.as_tensor(np.asarray(X_val), dtype=torch.float32)
-    yv = torch.as_tensor(np.asarray(y_val), dtype=torch.int64)
-    if optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    else:
+    if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    generator = torch.Generator().manual_seed(seed)
-    history = History()
-    probe = (Xt[:256], yt[:256])
-
-    def record(epoch: int, train_loss: float, train_acc: float) -> None:
-        history.epochs.append(epoch)
-        history.train_loss.append(train_loss)
-        history.train_acc.append(train_acc)
-        val_loss, val_acc = _evaluate(model, Xv, yv)
-        history.val_loss.append(val_loss)
-        history.val_acc.append(val_acc)
-        if stats_every and epoch % stats_every == 0:
-            history.layer_stats.append(layer_statistics(model, *probe))
-            history.stats_epochs.append(epoch)
-
-    record(0, *_evaluate(model, Xt, yt))
-    for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False):
-        model.train()
-        order = torch.randperm(len(Xt), generator=generator)
-        total, correct = 0.0, 0
-        for start in range(0, len(Xt), batch_size):
-            idx = order[start:start + batch_size]
-            logits = model(Xt[idx])
-            loss = F.cross_entropy(logits, yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == yt[idx]).sum())
-        record(epoch, total / len(Xt), correct / len(Xt))
-        for callback in callbacks:
-            callback(history)
-        if not math.isfinite(history.train_loss[-1]):
-            break
-    return history
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    Xt, yt = torch.as_tensor(np.asarray(X_train), dtype=torch.float32), torch.as_tensor(np.asarray(y_train)).long()
+    Xv, yv = torch.as_tensor(np.asarray(X_val), dtype=torch.float32), torch.as_tensor(np.asarray(y_val)).long()
+    opt = (torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay) if optimizer == "adam" else
+           torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay))
+    recorder = HistoryRecorder(Xt, yt, Xv, yv, stats_every=stats_every, callbacks=callbacks)
+    recorder.record(model)
+    with contextlib.suppress(Diverged):  # the history ends at the epoch where the loss stopped being finite
+        fit_classifier(model, Xt, yt, epochs=epochs, batch_size=batch_size, drop_last=False, optimizer=opt,
+                       evaluate=recorder, eval_every=-(-len(Xt) // batch_size), seed=seed, progress=progress)
+    return recorder.history
 
 
 def diagnose_fit(history: History, *, gap_tolerance: float = 0.1, chance_loss: float | None = None) -> dict:

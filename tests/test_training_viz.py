@@ -18,7 +18,7 @@ from bigtrain_lab.training_viz import (
     initialize,
     layer_statistics,
     lr_finder,
-    train_classifier,
+    fit_with_history,
 )
 from bigtrain_lab.widgets.training_viz import LayerStatsExplorer, LiveCurves, layer_stats_view
 
@@ -99,19 +99,19 @@ def test_broken_inits_show_in_the_statistics():
 def test_train_classifier_records_and_learns(blobs):
     torch.manual_seed(0)
     calls = []
-    h = train_classifier(MLP(6, (16,), 3), *blobs, epochs=4, lr=1e-2, stats_every=2, progress=False,
+    h = fit_with_history(MLP(6, (16,), 3), *blobs, epochs=4, lr=1e-2, stats_every=2, progress=False,
                          callbacks=[lambda hist: calls.append(len(hist.epochs))])
     assert h.epochs == [0, 1, 2, 3, 4] and calls == [2, 3, 4, 5]
     assert h.stats_epochs == [0, 2, 4] and len(h.layer_stats) == 3
     assert h.val_acc[-1] > 0.9 and h.train_loss[-1] < h.train_loss[0]
     assert h.best_epoch() in h.epochs
     with pytest.raises(ValueError, match="optimizer"):
-        train_classifier(MLP(6, (4,), 3), *blobs, epochs=1, optimizer="lbfgs", progress=False)
+        fit_with_history(MLP(6, (4,), 3), *blobs, epochs=1, optimizer="lbfgs", progress=False)
 
 
 def test_train_classifier_stops_on_divergence(blobs):
     model = initialize(MLP(6, (64,) * 4, 3), "too_large", seed=0)
-    h = train_classifier(model, *blobs, epochs=5, lr=10.0, optimizer="sgd", progress=False)
+    h = fit_with_history(model, *blobs, epochs=5, lr=10.0, optimizer="sgd", progress=False)
     assert not math.isfinite(h.train_loss[-1]) and h.epochs[-1] < 5
 
 
@@ -136,7 +136,7 @@ def test_lr_finder_restores_the_model_and_finds_a_working_lr(blobs):
     assert np.allclose(np.diff(np.log(result.lrs)), np.log(result.lrs[1] / result.lrs[0]))
     assert result.diverged_at is not None and result.suggestion < result.diverged_at
     assert 1e-5 < result.suggestion <= result.min_loss_lr
-    trained = train_classifier(model, *blobs, epochs=3, lr=result.suggestion, optimizer="sgd", momentum=0.9,
+    trained = fit_with_history(model, *blobs, epochs=3, lr=result.suggestion, optimizer="sgd", momentum=0.9,
                                progress=False)
     assert trained.val_acc[-1] > 0.9
     with pytest.raises(ValueError):
@@ -145,7 +145,7 @@ def test_lr_finder_restores_the_model_and_finds_a_working_lr(blobs):
 
 def test_live_curves_data_and_redraw(blobs):
     live = LiveCurves(history_curves, accuracy_panel=True, display=False)
-    h = train_classifier(MLP(6, (8,), 3), *blobs, epochs=2, progress=False, callbacks=[live])
+    h = fit_with_history(MLP(6, (8,), 3), *blobs, epochs=2, progress=False, callbacks=[live])
     data = history_curves(h)
     assert list(data) == ["train loss", "val loss", "train acc", "val acc"]
     assert data["val acc"] == (h.epochs, h.val_acc)
@@ -154,7 +154,7 @@ def test_live_curves_data_and_redraw(blobs):
 
 
 def test_layer_stats_view_and_explorer(blobs):
-    histories = {s: train_classifier(initialize(MLP(6, (8, 8), 3), s), *blobs, epochs=2, stats_every=1,
+    histories = {s: fit_with_history(initialize(MLP(6, (8, 8), 3), s), *blobs, epochs=2, stats_every=1,
                                      progress=False) for s in ("kaiming", "dead_relu")}
     view = layer_stats_view(histories, "dead_relu", 1)
     recorded = histories["dead_relu"].layer_stats[1]
