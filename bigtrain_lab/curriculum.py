@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bigtrain_lab.budget import Budget
+
 __all__ = ["LESSONS", "NOT_YET_COVERED", "CurriculumTable", "Lesson", "Topic", "curriculum_table", "lesson",
            "lesson_of_topic", "readme_section", "readme_table", "topic", "topics", "with_readme_section"]
 
@@ -57,6 +59,7 @@ class Lesson:
     exercises: tuple[str, ...] = ()  # exercise ids, in the order the exercise notebook asks them
     practice: str | None = None  # stem of exercises/<stem>.ipynb and solutions/<stem>.ipynb
     extra_notebooks: tuple[str, ...] = field(default=())  # lesson notebooks that teach no topic of their own
+    budget: Budget | None = None  # what the fast (test) and the full run use: ``budget.lesson_budget(n)``
 
     @property
     def notebooks(self) -> tuple[str, ...]:
@@ -102,7 +105,11 @@ LESSONS: tuple[Lesson, ...] = (
                          ("schedule_explorer",))),
            exercises=("schedules.step_decay", "schedules.cosine_with_warmup", "optim.sgd_step",
                       "optim.adamw_step"),
-           practice="02_optimizers_and_schedules"),
+           practice="02_optimizers_and_schedules",
+           budget=Budget(fast={"trajectory_steps": 300, "explorer_steps": 100, "epochs": 6, "surrogate_steps": 150,
+                               "seeds": (0, 1)},
+                         full={"trajectory_steps": 1000, "explorer_steps": 1000, "epochs": 20, "surrogate_steps": 400,
+                               "seeds": (0, 1, 2)})),
     Lesson(3, "Batch size, mixed precision and memory",
            "batch size vs throughput and generalisation; gradient accumulation and its bugs (loss not divided "
            "by k, means of masked means); fp16 underflow and loss scaling; bf16 range vs precision and its "
@@ -114,7 +121,8 @@ LESSONS: tuple[Lesson, ...] = (
                    Topic("memory", "Training memory and ZeRO", _nb("03_batch_precision_memory"),
                          ("memory_calculator",))),
            exercises=("memory.adam_training_bytes", "precision.update_loss_scale"),
-           practice="03_batch_precision_memory"),
+           practice="03_batch_precision_memory",
+           budget=Budget(fast={"timed_steps": 4}, full={"timed_steps": 12})),
     Lesson(4, "Static and dynamic graphs, attention, debugging",
            "eager vs `torch.compile` vs `torch.export` (what a static graph means now, TorchScript's status), "
            "compile time and speed-up measured; attention from scratch vs SDPA, causal masks, multi-head and "
@@ -125,7 +133,11 @@ LESSONS: tuple[Lesson, ...] = (
                          ("attention_explorer",)),
                    Topic("debugging", "Debugging and gradient checks", _nb("04_graphs_attention_debugging"))),
            exercises=("attention.scaled_dot_product_attention", "debugging.numerical_gradient"),
-           practice="04_graphs_attention_debugging"),
+           practice="04_graphs_attention_debugging",
+           budget=Budget(fast={"timing_iters": 10, "corpus_chars": 300_000, "lm_steps": 200, "lm_layers": 2,
+                               "lm_batch_size": 8, "overfit_steps": 150},
+                         full={"timing_iters": 50, "corpus_chars": 2_000_000, "lm_steps": 2000, "lm_layers": 4,
+                               "lm_batch_size": 16, "overfit_steps": 300})),
     Lesson(5, "Data and model parallelism",
            "data / tensor / pipeline parallelism, parameter server vs all-reduce, DDP's anatomy; a live "
            "2-process DDP run with `torchrun` (gloo) equal to one process; FSDP2 memory per rank; ring "
@@ -133,7 +145,8 @@ LESSONS: tuple[Lesson, ...] = (
            topics=(Topic("distributed", "Distributed training", _nb("05_distributed"),
                          ("ring_stepper", "scaling_calculator")),),
            exercises=("distributed.shard_indices", "distributed.ring_allreduce"),
-           practice="05_distributed"),
+           practice="05_distributed",
+           budget=Budget(fast={"job_steps": 8, "log_every": 2}, full={"job_steps": 60, "log_every": 10})),
     Lesson(6, "Compression: pruning, quantization, distillation, low rank",
            "pruning with `torch.nn.utils.prune` (per layer, global, iterative, structured that really "
            "shrinks), why sparsity rarely speeds up dense kernels; int8 from first principles, torchao "
@@ -142,7 +155,8 @@ LESSONS: tuple[Lesson, ...] = (
            topics=(Topic("compress", "Model compression", _nb("06_compression"), ("tradeoff_explorer",)),),
            exercises=("compress.magnitude_prune_mask", "compress.quantize_affine", "compress.dequantize_affine",
                       "compress.distillation_loss", "compress.low_rank_factorize", "compress.LoRALinear"),
-           practice="06_compression"),
+           practice="06_compression",
+           budget=Budget(fast={}, full={})),  # compress.experiments.Budget, shared with bench/compression.py
     Lesson(7, "Data: augmentation, preprocessing, imbalance and labels",
            "geometric and photometric augmentation, label-preserving or not (a rotated 6), augmentation "
            "measured on 100 digits, mixup / CutMix, RandAugment, numpy vs batched torch, augmentation "
@@ -156,7 +170,15 @@ LESSONS: tuple[Lesson, ...] = (
                    Topic("data", "Data access and anonymisation", _nb("07_data_imbalance_labels"))),
            exercises=("augment.rotate", "augment.mixup", "imbalance.balanced_class_weights",
                       "preprocess.standardize", "labels.majority_vote"),
-           practice="07_data"),
+           practice="07_data",
+           budget=Budget(fast={"cnn_steps": 300, "augment_seeds": 2, "augment_steps": 200, "leakage_seeds": 2,
+                               "folds": 3, "imbalanced_rows": 3000, "imbalance_seeds": 2, "imbalance_epochs": 20,
+                               "noise_rates": (0.0, 0.1, 0.2, 0.4), "label_budgets": (20, 50, 100),
+                               "active_rounds": 6},
+                         full={"cnn_steps": 1000, "augment_seeds": 5, "augment_steps": 500, "leakage_seeds": 5,
+                               "folds": 5, "imbalanced_rows": 6000, "imbalance_seeds": 5, "imbalance_epochs": 30,
+                               "noise_rates": (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
+                               "label_budgets": (20, 30, 50, 100, 200), "active_rounds": 15})),
     Lesson(8, "Explainability: SHAP, LIME and gradients",
            "Shapley values (exact = shap, TreeSHAP) vs LIME on breast cancer, agreement and LIME's stability "
            "measured; permutation importance, surrogate-tree fidelity and rules; digits CNN saliency / "
@@ -165,12 +187,19 @@ LESSONS: tuple[Lesson, ...] = (
            topics=(Topic("explain", "Explainability", _nb("08_explainability"),
                          ("TabularExplorer", "ImageExplorer")),),
            exercises=("explain.exact_shapley", "explain.integrated_gradients", "explain.lime_tabular"),
-           practice="08_explainability"),
+           practice="08_explainability",
+           budget=Budget(fast={"tabular_rows": 10, "importance_repeats": 3, "cnn_epochs": 5, "lime_image_samples": 200,
+                               "shap_image_samples": 50, "sanity_images": 16, "gpt_steps": 120},
+                         full={"tabular_rows": 86, "importance_repeats": 10, "cnn_epochs": 15,
+                               "lime_image_samples": 1000, "shap_image_samples": 200, "sanity_images": 64,
+                               "gpt_steps": 300})),
     Lesson(9, "Visualizing training",
            "per-layer activation / gradient statistics and dead ReLUs via hooks; six initialisations and what "
            "the plots show; live loss curves; over- and under-fitting; the LR range test",
            topics=(Topic("training_viz", "Visualizing training", _nb("09_visualizing_training"),
-                         ("LayerStatsExplorer",)),)),
+                         ("LayerStatsExplorer",)),),
+           budget=Budget(fast={"init_epochs": 6, "fit_epochs": 10, "overfit_epochs": 100, "lr_epochs": 5},
+                         full={"init_epochs": 30, "fit_epochs": 40, "overfit_epochs": 300, "lr_epochs": 20})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).

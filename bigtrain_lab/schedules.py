@@ -30,7 +30,7 @@ from torch.optim import lr_scheduler
 __all__ = [
     "SCHEDULE_NAMES", "TORCH_SCHEDULERS", "constant_schedule", "cosine_annealing", "cosine_schedule",
     "cosine_with_warmup", "exponential_decay", "linear_scaling_lr", "lr_curve", "one_cycle",
-    "bank_step_decay", "step_decay", "torch_lr_curve", "wsd_schedule",
+    "bank_step_decay", "check_warmup_args", "step_decay", "torch_lr_curve", "wsd_schedule",
 ]
 
 
@@ -97,11 +97,9 @@ def exponential_decay(step: int, *, base_lr: float, gamma: float) -> float:
     return base_lr * gamma ** step
 
 
-def cosine_with_warmup(step: int, *, base_lr: float, warmup_steps: int, total_steps: int,
-                       min_lr: float = 0.0) -> float:
-    """Linear warm-up from 0 (``base_lr * step / warmup_steps``), then a half cosine from ``base_lr`` to
-    ``min_lr`` at ``total_steps``, then ``min_lr``. Raises ValueError for a negative argument or
-    ``warmup_steps >= total_steps``."""
+def check_warmup_args(step: float, *, base_lr: float, warmup_steps: float, total_steps: float,
+                      min_lr: float = 0.0) -> None:
+    """ValueError for a negative argument or ``warmup_steps >= total_steps`` (a warm-up schedule's inputs)."""
     named = {"step": step, "base_lr": base_lr, "warmup_steps": warmup_steps, "total_steps": total_steps,
              "min_lr": min_lr}
     for name, value in named.items():
@@ -109,6 +107,14 @@ def cosine_with_warmup(step: int, *, base_lr: float, warmup_steps: int, total_st
             raise ValueError(f"{name} must be >= 0, got {value!r}")
     if warmup_steps >= total_steps:
         raise ValueError(f"warmup_steps ({warmup_steps}) must be < total_steps ({total_steps})")
+
+
+def cosine_with_warmup(step: int, *, base_lr: float, warmup_steps: int, total_steps: int,
+                       min_lr: float = 0.0) -> float:
+    """Linear warm-up from 0 (``base_lr * step / warmup_steps``), then a half cosine from ``base_lr`` to
+    ``min_lr`` at ``total_steps``, then ``min_lr``. Raises ValueError for a negative argument or
+    ``warmup_steps >= total_steps``."""
+    check_warmup_args(step, base_lr=base_lr, warmup_steps=warmup_steps, total_steps=total_steps, min_lr=min_lr)
     if step < warmup_steps:
         return base_lr * step / warmup_steps
     if step >= total_steps:

@@ -15,7 +15,7 @@ Two pieces, both usable outside pytest:
 Failures raise subclasses of ``LabDriverError`` (an ``AssertionError``) carrying what was seen; callers
 take a screenshot on failure (``NotebookPage.screenshot``).
 
-What worked on this machine and its pitfalls: ``/work/shared/recipes/jupyterlab-in-chromium.md``.
+What worked on this machine and its pitfalls: ``tests/BROWSER.md``.
 """
 
 from __future__ import annotations

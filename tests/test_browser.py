@@ -4,7 +4,7 @@ copy of the notebook whose slider is no longer observed must report that nothing
 
 Skipped, with the reason, where Playwright's Python package or /usr/bin/chromium is absent. The driver
 (server start / stop, page driving) is ``tests/jupyterlab_driver.py``; what worked here and its pitfalls:
-``/work/shared/recipes/jupyterlab-in-chromium.md``. Screenshots land in the test's ``tmp_path``.
+``tests/BROWSER.md``. Screenshots land in the test's ``tmp_path``.
 """
 
 from __future__ import annotations

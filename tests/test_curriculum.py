@@ -141,3 +141,23 @@ def test_lookups_name_the_valid_choices():
         curriculum.topic("scaling")
     with pytest.raises(ValueError, match="lessons: 0, 1"):
         curriculum.lesson(99)
+
+
+def test_lesson_budgets_have_the_same_names_in_both_runs_and_notebooks_use_no_inline_forks(root):
+    from bigtrain_lab.budget import Budget, lesson_budget
+
+    for entry in curriculum.LESSONS:
+        run = lesson_budget(entry.number, fast=True, echo=False)
+        assert run.fast and f"lesson {entry.number:02d} · fast run" in repr(run)
+        for notebook in entry.notebooks:
+            nb = nbformat.read(root / notebook, as_version=4)
+            code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+            assert "if FAST else" not in code and "fast_mode()" not in code, f"{notebook}: use lesson_budget"
+            names = set(re.findall(r"\bRUN\.(\w+)", code)) - {"fast"}
+            if names:
+                assert f"lesson_budget({entry.number})" in code
+                assert names <= set(entry.budget.fast), f"{notebook}: {names - set(entry.budget.fast)} not in the budget"
+    with pytest.raises(ValueError, match="different things"):
+        Budget(fast={"steps": 1}, full={"epochs": 2})
+    with pytest.raises(AttributeError, match="no budget entry 'nope'"):
+        lesson_budget(9, echo=False).nope

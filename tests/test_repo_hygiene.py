@@ -1,4 +1,4 @@
-"""Repository rules from DESIGN.md: pinned and in sync, clean notebooks, lint-clean code."""
+"""Repository rules (CONTRIBUTING.md): pinned and in sync, clean notebooks, lint-clean code."""
 
 import re
 import shutil

@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 
 from bigtrain_lab.grading.compare import real
 from bigtrain_lab.grading.registry import Case, Exercise, register
+from bigtrain_lab.schedules import check_warmup_args
 
 # ---- references -------------------------------------------------------------------------------
 
@@ -35,13 +36,7 @@ def _step_decay(step, *, base_lr, step_size, gamma) -> float:
 
 
 def _cosine_with_warmup(step, *, base_lr, warmup_steps, total_steps, min_lr=0.0) -> float:
-    named = {"step": step, "base_lr": base_lr, "warmup_steps": warmup_steps, "total_steps": total_steps,
-             "min_lr": min_lr}
-    for name, value in named.items():
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
-    if warmup_steps >= total_steps:
-        raise ValueError(f"warmup_steps ({warmup_steps}) must be < total_steps ({total_steps})")
+    check_warmup_args(step, base_lr=base_lr, warmup_steps=warmup_steps, total_steps=total_steps, min_lr=min_lr)
     if step < warmup_steps:
         return base_lr * step / warmup_steps
     if step >= total_steps:
