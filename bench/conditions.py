@@ -67,8 +67,10 @@ class Conditions:
     """Start with Conditions.start(threads=...) before measuring; .finish() after; .as_dict(); .loaded"""
 
     def __init__(self, *, cpu: str, cores: int, torch_threads: int, torch_version: str, python: str,
-                 gpu: str | None, command: str, started_at: str, load_before: float | None) -> None:
+                 gpu: str | None, command: str, started_at: str, load_before: float | None,
+                 workers: int | None = None) -> None:
         self.cpu, self.cores, self.torch_threads = cpu, cores, torch_threads
+        self.workers = torch_threads if workers is None else workers
         self.torch_version, self.python, self.gpu = torch_version, python, gpu
         self.command, self.started_at, self.load_before = command, started_at, load_before
         self.load_after: float | None = None
@@ -76,15 +78,18 @@ class Conditions:
         self._t0 = time.perf_counter()
 
     @classmethod
-    def start(cls, *, threads: int | None = None, command: str | None = None) -> Conditions:
+    def start(cls, *, threads: int | None = None, command: str | None = None,
+              workers: int | None = None) -> Conditions:
         """Record the machine and the load average now. ``threads``: the torch threads the measurement
-        uses (default: ``torch.get_num_threads()`` now); ``command``: default this process's command line."""
+        uses (default: ``torch.get_num_threads()`` now); ``command``: default this process's command line;
+        ``workers``: the CPUs the bench itself keeps busy (default ``threads``; e.g. 2 for two DDP ranks),
+        which the load average after the run includes."""
         torch_threads, torch_version, gpu = _torch_info(threads)
         return cls(cpu=cpu_model(), cores=os.cpu_count() or 1, torch_threads=torch_threads,
                    torch_version=torch_version, python=platform.python_version(), gpu=gpu,
                    command=command or default_command(),
                    started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                   load_before=load_average())
+                   load_before=load_average(), workers=workers)
 
     @property
     def finished(self) -> bool:
@@ -103,13 +108,17 @@ class Conditions:
 
     @property
     def loaded(self) -> bool:
-        """max(load before, load after) > logical cores: the figures must not be quoted."""
-        return self.max_load is not None and self.max_load > self.cores
+        """Other work shared the machine: the load average before the run exceeded the cores, or the load
+        after it exceeded the cores plus the bench's own busy workers. Such figures must not be quoted."""
+        before = self.load_before is not None and self.load_before > self.cores
+        after = self.load_after is not None and self.load_after > self.cores + self.workers
+        return before or after
 
     def as_dict(self) -> dict[str, Any]:
         return {"cpu": self.cpu, "cores": self.cores, "torch_threads": self.torch_threads,
                 "torch": self.torch_version, "python": self.python, "gpu": self.gpu,
-                "load_before": self.load_before, "load_after": self.load_after, "loaded": self.loaded,
+                "workers": self.workers, "load_before": self.load_before, "load_after": self.load_after,
+                "loaded": self.loaded,
                 "wall_seconds": self.wall_seconds, "command": self.command, "started_at": self.started_at}
 
     def __repr__(self) -> str:
@@ -125,8 +134,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def warning_line(name: str, conditions: Conditions) -> str:
-    return (f"WARNING: LOADED MACHINE: load average {conditions.max_load} > {conditions.cores} cores while "
-            f"measuring: {name}.json must not be quoted; re-run `python bench/{name}.py` on an idle machine")
+    return (f"WARNING: LOADED MACHINE: load average {conditions.load_before} -> {conditions.load_after} on "
+            f"{conditions.cores} cores ({conditions.workers} busy with this bench) while "
+            f"measuring: {name}.json must not be quoted; re-run `{conditions.command}` on an idle machine")
 
 
 def save_result(name: str, result: dict, conditions: Conditions, *, out_dir: str | Path | None = None) -> Path:

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bigtrain-ddp-bench-"))
     print(f"DDP scaling on {platform.processor() or platform.machine()}, TinyGPT {args.n_layer} layers x "
           f"{args.n_embd}, {args.batch_size} x {args.block_size} tokens per process per step, {args.steps} steps")
-    conditions = Conditions.start(threads=1)  # OMP_NUM_THREADS=1 in every process
+    conditions = Conditions.start(threads=1, workers=2)  # OMP_NUM_THREADS=1 in each of up to 2 ranks
     one = run(job, 1, [], workdir)
     two = run(job, 2, [], workdir)
     two_free = run(job, 2, ["--skip-allreduce"], workdir)

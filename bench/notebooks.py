@@ -47,7 +47,7 @@ def main() -> None:
     paths = [p for d in ("notebooks", "solutions", "exercises") for p in sorted((ROOT / d).glob("*.ipynb"))
              if args.only in str(p)]
     rows = []
-    conditions = Conditions.start()
+    conditions = Conditions.start(workers=2)  # nbclient and the kernel
     for path in tqdm(paths, desc="notebooks"):
         seconds, status = run_notebook(path)
         rows.append({"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1), "status": status,
