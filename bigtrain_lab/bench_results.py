@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+__all__ = ["check_conditions", "describe_conditions", "is_loaded", "quote_bench", "read_bench"]
+
 
 def _rerun_command(result: dict[str, Any], stem: str) -> str:
     conditions = result.get("conditions")
@@ -79,3 +81,16 @@ def describe_conditions(result: dict[str, Any]) -> str:
 
     parts.append(f"load {fmt(c.get('load_before'))} -> {fmt(c.get('load_after'))}")
     return ", ".join(parts)
+
+
+def quote_bench(path: str | os.PathLike) -> dict[str, Any] | None:
+    """For a lesson cell: the result at ``path`` after printing where and how it was measured, or None after
+    printing why it cannot be quoted (missing, no conditions, or recorded on a loaded machine)."""
+    try:
+        result = read_bench(path)
+    except (FileNotFoundError, ValueError) as why:
+        print(f"not quoted: {why}")
+        return None
+    command = (result.get("conditions") or {}).get("command") or result.get("command") or Path(path).name
+    print(f"measured by `{command}` on {describe_conditions(result)}")
+    return result

@@ -222,3 +222,21 @@ def test_every_bench_has_help_and_an_out_dir(script):
                          cwd=BENCH_DIR.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "--out-dir" in out.stdout
+
+
+def test_quote_bench_prints_the_conditions_or_why_not(tmp_path, capsys):
+    from bigtrain_lab.bench_results import quote_bench
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"x": 1, "conditions": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 1,
+                                                        "torch": "2.13.0+cpu", "load_before": 0.2,
+                                                        "load_after": 1.1, "loaded": False,
+                                                        "command": "python bench/good.py"}}))
+    assert quote_bench(good)["x"] == 1
+    assert "measured by `python bench/good.py` on AMD EPYC, 2 cores" in capsys.readouterr().out
+    loaded = tmp_path / "loaded.json"
+    loaded.write_text(json.dumps({"x": 1, "conditions": {"cores": 2, "load_before": 12.8, "load_after": 3.0,
+                                                          "loaded": True}}))
+    assert quote_bench(loaded) is None and quote_bench(tmp_path / "missing.json") is None
+    out = capsys.readouterr().out
+    assert "not quoted: bench result 'loaded' was recorded on a loaded machine" in out and "not found" in out

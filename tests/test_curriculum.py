@@ -160,4 +160,4 @@ def test_lesson_budgets_have_the_same_names_in_both_runs_and_notebooks_use_no_in
     with pytest.raises(ValueError, match="different things"):
         Budget(fast={"steps": 1}, full={"epochs": 2})
     with pytest.raises(AttributeError, match="no budget entry 'nope'"):
-        lesson_budget(9, echo=False).nope
+        getattr(lesson_budget(9, echo=False), "nope")  # noqa: B009

@@ -14,11 +14,11 @@ from bigtrain_lab.training_viz import (
     INIT_SCHEMES,
     History,
     diagnose_fit,
+    fit_with_history,
     history_curves,
     initialize,
     layer_statistics,
     lr_finder,
-    fit_with_history,
 )
 from bigtrain_lab.widgets.training_viz import LayerStatsExplorer, LiveCurves, layer_stats_view
 
