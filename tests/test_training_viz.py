@@ -96,7 +96,7 @@ def test_broken_inits_show_in_the_statistics():
     assert all(s.grad_norm == 0.0 for s in layer_statistics(deep("zeros"), x, y))
 
 
-def test_train_classifier_records_and_learns(blobs):
+def test_fit_with_history_records_and_learns(blobs):
     torch.manual_seed(0)
     calls = []
     h = fit_with_history(MLP(6, (16,), 3), *blobs, epochs=4, lr=1e-2, stats_every=2, progress=False,
@@ -109,7 +109,7 @@ def test_train_classifier_records_and_learns(blobs):
         fit_with_history(MLP(6, (4,), 3), *blobs, epochs=1, optimizer="lbfgs", progress=False)
 
 
-def test_train_classifier_stops_on_divergence(blobs):
+def test_fit_with_history_stops_on_divergence(blobs):
     model = initialize(MLP(6, (64,) * 4, 3), "too_large", seed=0)
     h = fit_with_history(model, *blobs, epochs=5, lr=10.0, optimizer="sgd", progress=False)
     assert not math.isfinite(h.train_loss[-1]) and h.epochs[-1] < 5

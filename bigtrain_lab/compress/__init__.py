@@ -46,7 +46,7 @@ from bigtrain_lab.compress.quantization import (
     quantize_weights,
     strip_fake_quant,
 )
-from bigtrain_lab.compress.training import Digits, load_digits
+from bigtrain_lab.compress.digits import Digits, load_digits
 
 __all__ = [
     "Digits", "DepthwiseSeparableConv", "FakeQuantLinear", "Latency", "LoRALinear", "SeparableCNN",

@@ -34,7 +34,7 @@ from bigtrain_lab.compress.quantization import (
     quantize_weights,
     strip_fake_quant,
 )
-from bigtrain_lab.compress.training import Digits, load_digits
+from bigtrain_lab.compress.digits import Digits, load_digits
 from bigtrain_lab.fit import accuracy, fit_classifier
 from bigtrain_lab.models import CNN, MLP, GPTConfig, TinyGPT
 from bigtrain_lab.reproducibility import seed_everything
