@@ -1,17 +1,18 @@
-"""TinyGPT at nanoGPT's CPU configuration for shakespeare-char, on the standard library corpus.
+"""TinyGPT at nanoGPT's CPU shape: scripts/train_gpt.py's default path against a bare nanoGPT-style loop.
 
-    python bench/train_gpt.py [--iters 2000] [--timing-iters 40] [--repeats 3] [--skip-compile]
-    bigtrain-lab bench train_gpt --iters 300
+    python bench/train_gpt.py [--timing-iters 40] [--warmup-iters 5] [--repeats 5] [--iters 2000] [--out-dir DIR]
+    bigtrain-lab bench train_gpt --repeats 5
 
-Measures, with n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout 0:
-  1. ms per iteration and tokens/s of bigtrain_lab.train.train: fp32 vs bf16 autocast, eager vs
-     torch.compile (median over --timing-iters steps after --warmup-iters, compilation excluded);
-  2. the loop's overhead: train() against bare_train_loop(), the plainest loop of the same model
-     (interleaved runs, --repeats each, median step time);
-  3. the validation loss after --iters iterations (nanoGPT's recipe: AdamW lr 1e-3 -> 1e-4 cosine,
-     100 warm-up steps, beta2 0.99, weight decay 0.1, clip 1.0; fp32, eager).
-Prints a table and saves bench/results/train_gpt.json. Step times come from the moments get_batch is
-called (once per step in both loops), so both loops are timed the same way.
+At bigtrain_lab.recipes.NANOGPT_CPU_SHAPE and NANOGPT_CPU_BATCH_SIZE (fp32), measures:
+  1. tokens/s of train_gpt.py's default path, exactly as the script builds it (its parser's defaults give
+     the TrainConfig, the recipe and its schedule, then bigtrain_lab.train.train), of the same path with
+     --compile flipped, and of bare_train_loop (nanoGPT's plain eager loop, loss.item() every step). The
+     runs are interleaved, --repeats rounds in a rotating order, so that a drifting load hits all alike;
+     each figure is the median step over all rounds, after --warmup-iters untimed steps. Step times come
+     from the moments get_batch is called (once per step in every loop), so all are timed the same way.
+     A compiled run's first step (compilation) is reported apart, with the steps it takes to pay back.
+  2. the validation loss after --iters steps of the default path (evaluated on --eval-steps batches).
+Saves OUT_DIR/train_gpt.json (default bench/results/) with the measurement conditions (bench/conditions.py).
 """
 
 from __future__ import annotations
@@ -23,29 +24,37 @@ import tempfile
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="bigtrain-inductor-"))
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
+import importlib.util  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
 
 import torch  # noqa: E402
+from conditions import Conditions, save_result  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from bigtrain_lab import environment_report, seed_everything  # noqa: E402
-from bigtrain_lab.data import load_text_corpus  # noqa: E402
+from bigtrain_lab import seed_everything  # noqa: E402
+from bigtrain_lab.data import CharCorpus, load_text_corpus  # noqa: E402
 from bigtrain_lab.models import GPTConfig, TinyGPT  # noqa: E402
-from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE  # noqa: E402
-from bigtrain_lab.train import (  # noqa: E402
-    TrainConfig,
-    bare_train_loop,
-    corpus_batches,
-    cosine_schedule,
-    train,
-)
+from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE, recipe_from_args  # noqa: E402
+from bigtrain_lab.train import TrainResult, bare_train_loop, corpus_batches, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE, BATCH_SIZE = NANOGPT_CPU_SHAPE, NANOGPT_CPU_BATCH_SIZE
+
+
+def load_train_gpt() -> ModuleType:
+    """scripts/train_gpt.py as a module: its parser and config builders define "the default path"."""
+    spec = importlib.util.spec_from_file_location("train_gpt_script", ROOT / "scripts" / "train_gpt.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRAIN_GPT = load_train_gpt()
 
 
 class StampedBatches:
@@ -65,120 +74,133 @@ class StampedBatches:
         return [1000 * (b - a) for a, b in zip(self.stamps[warmup:-1], self.stamps[warmup + 1:], strict=True)]
 
 
-def fresh_model(vocab_size: int) -> TinyGPT:
+def run_kit(corpus: CharCorpus, flags: list[str], steps: int) -> tuple[StampedBatches, TrainResult]:
+    """train_gpt.py's path with ``flags`` for ``steps`` steps: its TrainConfig, recipe and schedule."""
+    args = TRAIN_GPT.build_parser().parse_args([*flags, "--steps", str(steps)])
+    recipe = recipe_from_args(args, args.steps)
+    config = TRAIN_GPT.train_config(args, recipe)
+    model_config = TRAIN_GPT.model_config(args, corpus.vocab_size)
+    if {k: getattr(model_config, k) for k in SHAPE} != SHAPE or config.batch_size != BATCH_SIZE:
+        raise SystemExit("scripts/train_gpt.py's defaults are no longer nanoGPT's CPU shape: update this bench")
+    torch._dynamo.reset()  # every compiled run compiles afresh (each repeat's model is a new one)
+    seed_everything(args.seed)
+    batches = StampedBatches(corpus_batches(corpus, args.block_size, args.batch_size, seed=args.seed))
+    result = train(TinyGPT(model_config), batches, config, schedule=recipe.make_schedule(args.steps),
+                   progress=False)
+    return batches, result
+
+
+def time_kit(flags: list[str]) -> Callable[[CharCorpus, int, int], tuple[list[float], float]]:
+    def timed(corpus: CharCorpus, warmup: int, iters: int) -> tuple[list[float], float]:
+        batches, result = run_kit(corpus, flags, warmup + iters + 1)  # +1: a step ends where the next starts
+        return batches.step_ms(warmup), result.warmup_seconds
+    return timed
+
+
+def time_bare(corpus: CharCorpus, warmup: int, iters: int) -> tuple[list[float], float]:
     seed_everything(0)
-    return TinyGPT(GPTConfig(vocab_size=vocab_size, **SHAPE))
-
-
-def time_kit(corpus, precision: str, compile_: bool, warmup: int, iters: int) -> list[float]:
-    model = fresh_model(corpus.vocab_size)
+    model = TinyGPT(GPTConfig(vocab_size=corpus.vocab_size, **SHAPE))
     batches = StampedBatches(corpus_batches(corpus, SHAPE["block_size"], BATCH_SIZE, seed=0))
-    # +1: the last step's end is the next step's start
-    config = TrainConfig(steps=warmup + iters + 1, batch_size=BATCH_SIZE, precision=precision,
-                         compile=compile_, log_every=10**9)
-    train(model, batches, config, progress=False)
-    return batches.step_ms(warmup)
-
-
-def time_bare(corpus, warmup: int, iters: int) -> list[float]:
-    model = fresh_model(corpus.vocab_size)
-    batches = StampedBatches(corpus_batches(corpus, SHAPE["block_size"], BATCH_SIZE, seed=0))
-    bare_train_loop(model, batches, warmup + iters + 1)
-    return batches.step_ms(warmup)
-
-
-def time_variant(corpus, precision: str, compile_: bool, args: argparse.Namespace) -> dict:
-    tokens_per_iter = BATCH_SIZE * SHAPE["block_size"]
-    flops_per_iter = fresh_model(corpus.vocab_size).flops_per_token() * tokens_per_iter
     start = time.perf_counter()
-    steps = time_kit(corpus, precision, compile_, args.warmup_iters, args.timing_iters)
-    ms = statistics.median(steps)
-    return {"precision": precision, "compile": compile_, "iters": len(steps), "ms_per_iter": round(ms, 2),
-            "tokens_per_s": round(tokens_per_iter / ms * 1000),
-            "achieved_gflops": round(flops_per_iter / ms / 1e6, 2),
-            "run_seconds_incl_compile": round(time.perf_counter() - start, 1)}
+    bare_train_loop(model, batches, warmup + iters + 1)
+    return batches.step_ms(warmup), batches.stamps[1] - start
 
 
-def main() -> None:
+def compare(corpus: CharCorpus, args: argparse.Namespace) -> dict:
+    """Interleaved rounds of the bare loop, the default path and the default path with --compile flipped."""
+    default_compiles = TRAIN_GPT.build_parser().parse_args([]).compile
+    variants = {"bare_loop": time_bare, "kit_default": time_kit([]),
+                "kit_compile_flipped": time_kit(["--no-compile" if default_compiles else "--compile"])}
+    step_ms: dict[str, list[float]] = {name: [] for name in variants}
+    first_step_s: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in tqdm(range(args.repeats), desc="bare loop / default path / compile flipped"):
+        names = list(variants)[round_ % 3:] + list(variants)[:round_ % 3]  # rotate the order
+        for name in names:
+            ms, first = variants[name](corpus, args.warmup_iters, args.timing_iters)
+            step_ms[name] += ms
+            first_step_s[name].append(round(first, 2))
+    tokens_per_iter = BATCH_SIZE * SHAPE["block_size"]
+    rows = {name: {"ms_per_iter": round(statistics.median(ms), 2),
+                   "tokens_per_s": round(tokens_per_iter / statistics.median(ms) * 1000),
+                   "first_step_seconds": first_step_s[name]} for name, ms in step_ms.items()}
+    for name in ("kit_default", "kit_compile_flipped"):
+        rows[name]["speedup_vs_bare_loop"] = round(rows["bare_loop"]["ms_per_iter"] / rows[name]["ms_per_iter"], 3)
+    compiled, eager = (("kit_default", "kit_compile_flipped") if default_compiles
+                       else ("kit_compile_flipped", "kit_default"))
+    return {"iters_per_run": args.timing_iters, "warmup_iters": args.warmup_iters, "repeats": args.repeats,
+            "default_compiles": default_compiles, **rows,
+            "compile": compile_cost(first_step_s[compiled], first_step_s[eager],
+                                    rows[eager]["ms_per_iter"] - rows[compiled]["ms_per_iter"])}
+
+
+def compile_cost(compiled_first: list[float], eager_first: list[float], saved_ms: float) -> dict:
+    """Compilation time (a compiled run's first step less an eager one's): in the first round with an empty
+    kernel cache, as a first run of the script, and in the later rounds, with the kernels cached (as a
+    script run again on the same machine); and the steps each takes to pay back."""
+    eager = statistics.median(eager_first)
+    cold = compiled_first[0] - eager
+    cached = statistics.median(compiled_first[1:]) - eager if len(compiled_first) > 1 else None
+
+    def pays_back(seconds: float | None) -> int | None:
+        return round(1000 * seconds / saved_ms) if seconds is not None and saved_ms > 0 else None
+
+    return {"cold_seconds": round(cold, 1), "cached_seconds": None if cached is None else round(cached, 1),
+            "saved_ms_per_iter": round(saved_ms, 2), "pays_back_after_steps_cold": pays_back(cold),
+            "pays_back_after_steps_cached": pays_back(cached)}
+
+
+def validation_run(corpus: CharCorpus, args: argparse.Namespace) -> dict:
+    """--iters steps of the default path, evaluated once at the end."""
+    _, result = run_kit(corpus, ["--eval-every", str(args.iters), "--eval-steps", str(args.eval_steps),
+                                 "--log-every", str(max(1, args.iters // 20))], args.iters)
+    return {"iters": args.iters, "eval_steps": args.eval_steps, "val_loss": round(result.final_val_loss, 4),
+            "train_loss_last_20": round(statistics.mean(result.losses[-20:]), 4),
+            "initial_loss": round(result.losses[0], 4), "tokens_per_s": round(result.tokens_per_second),
+            "first_step_seconds": round(result.warmup_seconds, 2), "wall_seconds": round(result.wall_time_s, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, default=2000, help="iterations of the validation-loss run")
-    parser.add_argument("--timing-iters", type=int, default=40, help="timed iterations per variant")
+    parser.add_argument("--timing-iters", type=int, default=40, help="timed iterations per run")
     parser.add_argument("--warmup-iters", type=int, default=5, help="untimed iterations first")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each loop (overhead)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds of the three loops")
+    parser.add_argument("--iters", type=int, default=2000, help="iterations of the validation-loss run")
     parser.add_argument("--eval-steps", type=int, default=50, help="validation batches for the val loss")
-    parser.add_argument("--skip-compile", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_gpt.json"))
-    args = parser.parse_args()
+    parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where train_gpt.json goes")
+    args = parser.parse_args(argv)
 
     corpus = load_text_corpus()
-    tokens_per_iter = BATCH_SIZE * SHAPE["block_size"]
-    flops_per_token = fresh_model(corpus.vocab_size).flops_per_token()
-    print(f"{corpus}\nTinyGPT {SHAPE}, batch {BATCH_SIZE}: {tokens_per_iter} tokens/iter, "
+    flops_per_token = TinyGPT(GPTConfig(vocab_size=corpus.vocab_size, **SHAPE)).flops_per_token()
+    print(f"{corpus}\nTinyGPT {SHAPE}, batch {BATCH_SIZE}: {BATCH_SIZE * SHAPE['block_size']} tokens/iter, "
           f"{flops_per_token / 1e6:.2f} MFLOP/token; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    conditions = Conditions.start(threads=torch.get_num_threads())
+    comparison = compare(corpus, args)
+    val_run = validation_run(corpus, args)
+    conditions.finish()
 
-    # 1. precision x compilation: the eager variants now, the compiled ones last (compilation leaves
-    # worker processes behind that could disturb the other measurements)
-    eager = [("fp32", False), ("bf16", False)]
-    compiled = [] if args.skip_compile else [("fp32", True), ("bf16", True)]
-    timing = [time_variant(corpus, p, c, args) for p, c in tqdm(eager, desc="eager fp32 / bf16")]
+    flipped = "eager" if comparison["default_compiles"] else "compiled"
+    print(f"\n{'loop':<32}{'ms/iter':>9}{'tokens/s':>10}{'vs bare':>9}  first steps (s)")
+    for name, label in (("bare_loop", "bare_train_loop"), ("kit_default", "train_gpt.py default path"),
+                        ("kit_compile_flipped", f"default path, {flipped}")):
+        row = comparison[name]
+        ratio = f"{row['speedup_vs_bare_loop']:.3f}x" if "speedup_vs_bare_loop" in row else ""
+        print(f"{label:<32}{row['ms_per_iter']:>9.1f}{row['tokens_per_s']:>10,}{ratio:>9}  {row['first_step_seconds']}")
+    cost = comparison["compile"]
+    print(f"(median of {args.repeats} interleaved runs x {args.timing_iters} iterations after {args.warmup_iters} "
+          f"warm-up)\ntorch.compile: {cost['cold_seconds']} s cold, {cost['cached_seconds']} s with cached kernels; "
+          f"saves {cost['saved_ms_per_iter']:.1f} ms/iter: pays back after {cost['pays_back_after_steps_cold']} "
+          f"steps cold, {cost['pays_back_after_steps_cached']} cached (None: never)")
+    print(f"\nafter {args.iters} iterations of the default path: val loss {val_run['val_loss']:.4f} (mean of "
+          f"{args.eval_steps} batches), train loss {val_run['train_loss_last_20']:.4f} (last 20 steps), from "
+          f"{val_run['initial_loss']:.4f}; {val_run['tokens_per_s']:,} tokens/s, {val_run['wall_seconds']:.1f} s")
 
-    # 2. the loop's overhead, runs interleaved so that drifts of a shared CPU hit both alike
-    bare_ms, kit_ms = [], []
-    for _ in tqdm(range(args.repeats), desc="kit loop vs bare loop"):
-        bare_ms += time_bare(corpus, args.warmup_iters, args.timing_iters)
-        kit_ms += time_kit(corpus, "fp32", False, args.warmup_iters, args.timing_iters)
-    bare, kit = statistics.median(bare_ms), statistics.median(kit_ms)
-    overhead = {"iters_per_run": args.timing_iters, "repeats": args.repeats, "bare_ms_per_iter": round(bare, 2),
-                "kit_ms_per_iter": round(kit, 2), "overhead_pct": round(100 * (kit - bare) / bare, 1)}
-
-    # 3. validation loss after --iters iterations
-    model = fresh_model(corpus.vocab_size)
-    batches = corpus_batches(corpus, SHAPE["block_size"], BATCH_SIZE, seed=0)
-    config = TrainConfig(steps=args.iters, batch_size=BATCH_SIZE, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99),
-                         grad_clip=1.0, eval_every=args.iters, eval_steps=args.eval_steps,
-                         log_every=max(1, args.iters // 20))
-    result = train(model, batches, config, schedule=cosine_schedule(1e-3, 1e-4, min(100, args.iters // 10),
-                                                                    args.iters))
-    val_run = {"iters": args.iters, "eval_steps": args.eval_steps, "val_loss": round(result.final_val_loss, 4),
-               "train_loss_last_20": round(statistics.mean(result.losses[-20:]), 4),
-               "initial_loss": round(result.losses[0], 4),
-               "tokens_per_s": round(result.tokens_per_second), "wall_seconds": round(result.wall_time_s, 1)}
-
-    timing += [time_variant(corpus, p, c, args) for p, c in tqdm(compiled, desc="compiled fp32 / bf16")]
-    base = timing[0]["ms_per_iter"]
-    for row in timing:
-        row["speedup_vs_fp32_eager"] = round(base / row["ms_per_iter"], 2)
-
-    print(f"\n{'precision':<10}{'compile':<9}{'ms/iter':>9}{'tokens/s':>10}{'GFLOP/s':>9}{'speed-up':>10}"
-          f"{'run s':>8}")
-    for r in timing:
-        print(f"{r['precision']:<10}{'yes' if r['compile'] else 'no':<9}{r['ms_per_iter']:>9.1f}"
-              f"{r['tokens_per_s']:>10,}{r['achieved_gflops']:>9.1f}{r['speedup_vs_fp32_eager']:>9.2f}x"
-              f"{r['run_seconds_incl_compile']:>8.1f}")
-    print(f"(median of {args.timing_iters} iterations after {args.warmup_iters} warm-up; run s includes "
-          f"compilation)")
-    print(f"\nloop overhead: train() {kit:.1f} ms/iter vs bare_train_loop {bare:.1f} ms/iter -> "
-          f"{overhead['overhead_pct']:+.1f} % ({args.repeats} interleaved runs x {args.timing_iters} iterations)")
-    print(f"\nafter {args.iters} iterations (fp32, eager): val loss {val_run['val_loss']:.4f} "
-          f"(mean of {args.eval_steps} batches), train loss {val_run['train_loss_last_20']:.4f} "
-          f"(last 20 steps), from {val_run['initial_loss']:.4f}; {val_run['tokens_per_s']:,} tokens/s, "
-          f"{val_run['wall_seconds']:.1f} s")
-
-    env = environment_report()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "machine": {"cpu": env.cpu, "cpu_count": env.cpu_count, "cpu_flags": env.cpu_flags,
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version(),
-                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "model": {**SHAPE, "batch_size": BATCH_SIZE, "vocab_size": corpus.vocab_size,
-                  "tokens_per_iter": tokens_per_iter, "flops_per_token": flops_per_token,
-                  "corpus_chars": len(corpus)},
-        "timing": timing, "overhead": overhead, "val_run": val_run,
-    }, indent=1) + "\n")
-    print(f"saved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    result = {"model": {**SHAPE, "batch_size": BATCH_SIZE, "vocab_size": corpus.vocab_size,
+                        "tokens_per_iter": BATCH_SIZE * SHAPE["block_size"], "flops_per_token": flops_per_token,
+                        "corpus_chars": len(corpus)},
+              "comparison": comparison, "val_run": val_run}
+    print(f"saved {save_result('train_gpt', result, conditions, out_dir=args.out_dir)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

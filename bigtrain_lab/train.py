@@ -1,10 +1,11 @@
 """One training loop for the notebooks and the scripts, on CPU or GPU, in fp32, bf16 or fp16.
 
-The loop is nanoGPT's ``train.py`` made into a function: for each optimizer step, ``grad_accum_steps``
-micro-batches each add ``loss / grad_accum_steps`` to the gradients, the global gradient norm is clipped,
-AdamW steps at the learning rate the schedule gives for that step. Around it: evaluation that never
-changes the training trajectory, checkpoints that resume bit for bit, a progress bar and callbacks
-(e.g. ``bigtrain_lab.widgets.training_viz.LiveCurves(loss_curves)``, a live loss curve in JupyterLab).
+The loop is nanoGPT's ``train.py`` made into a function. Its core is ``train_step``: for each optimizer
+step, ``grad_accum_steps`` micro-batches each add ``loss / grad_accum_steps`` to the gradients, the global
+gradient norm is clipped, AdamW steps at the learning rate the schedule gives for that step. Around it, in
+small helpers: evaluation that never changes the training trajectory, checkpoints that resume bit for bit,
+a progress bar, callbacks (e.g. ``bigtrain_lab.widgets.training_viz.LiveCurves(loss_curves)``, a live loss
+curve in JupyterLab) and a throughput that leaves out the first step (warm-up, compilation).
 
     from bigtrain_lab.data import load_text_corpus
     from bigtrain_lab.models import GPTConfig, TinyGPT
@@ -15,8 +16,8 @@ changes the training trajectory, checkpoints that resume bit for bit, a progress
     batches = corpus_batches(corpus, block_size=64, batch_size=12, seed=0)
     result = train(model, batches, TrainConfig(steps=200), schedule=cosine_schedule(1e-3, 1e-4, 20, 200))
 
-``bare_train_loop`` is the plainest loop that trains the same model; ``bench/train_gpt.py`` times both to
-measure what the extras cost.
+``TrainConfig``'s optimizer defaults are the kit's recipe (``bigtrain_lab.recipes.KIT``).
+``bare_train_loop`` is the plainest loop that trains the same model; ``bench/train_gpt.py`` times both.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from bigtrain_lab.recipes import KIT, NANOGPT, NANOGPT_CPU_BATCH_SIZE
 from bigtrain_lab.reproducibility import seed_everything
 
 # The schedules live in bigtrain_lab.schedules; re-exported here, next to the loop that takes them.
-from bigtrain_lab.schedules import constant_schedule, cosine_schedule, wsd_schedule  # noqa: F401, E402
+from bigtrain_lab.schedules import constant_schedule, cosine_schedule, wsd_schedule  # noqa: F401
 
-GetBatch = Callable[[str, int], tuple[torch.Tensor, torch.Tensor]]
+Batch = tuple[torch.Tensor, torch.Tensor]
+GetBatch = Callable[[str, int], Batch]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 PRECISIONS = ("fp32", "bf16", "fp16")
 CHECKPOINT_FORMAT = "bigtrain_lab.train/1"
@@ -51,42 +54,31 @@ CHECKPOINT_FORMAT = "bigtrain_lab.train/1"
 
 @dataclass
 class TrainConfig:
-    """Everything the loop needs besides the model, the data and the schedule.
+    """Everything the loop needs besides the model, the data and the schedule. The optimizer settings
+    default to the kit's recipe (``bigtrain_lab.recipes.KIT``); each field's ``help`` says what it does."""
 
-    steps: optimizer steps to reach (a resumed run continues up to this number).
-    batch_size: sequences (or samples) per micro-batch. ``get_batch`` draws the batches, so the loop only
-        records it; ``corpus_batches`` takes it. Tokens per optimizer step =
-        batch_size * grad_accum_steps * block_size.
-    grad_accum_steps: micro-batches whose gradients are summed before each optimizer step.
-    lr: the default optimizer's learning rate (a ``schedule`` overrides it). weight_decay: AdamW's (decoupled) decay, applied to
-        the >= 2-D parameters only. betas: AdamW's.
-    grad_clip: clip the global gradient norm to this (0 disables clipping; the norm is still recorded).
-    precision: "fp32"; "bf16" (autocast on CPU or CUDA); "fp16" (autocast and a GradScaler, CUDA only).
-    compile: run the model through ``torch.compile`` (the first steps then include compilation).
-    eval_every: evaluate every this many steps and at the last step (0: never). eval_steps: validation
-        batches per evaluation.
-    checkpoint_every: save a checkpoint every this many steps (0: only at the end when checkpoint_path
-        is set). checkpoint_path: where.
-    seed: seeds Python, NumPy and torch at the start of a fresh run (dropout masks; the model is already
-        initialised, so seed before building it too). A resumed run restores the saved RNG states instead.
-    log_every: update the progress bar, the recorded losses and the callbacks every this many steps.
-    """
-
-    steps: int = 100
-    batch_size: int = 12
-    grad_accum_steps: int = 1
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0
-    precision: str = "fp32"
-    compile: bool = False
-    eval_every: int = 0
-    eval_steps: int = 20
-    checkpoint_every: int = 0
-    checkpoint_path: str | None = None
-    seed: int = 0
-    log_every: int = 10
+    steps: int = field(default=100, metadata={"help": "optimizer steps (a resumed run continues up to it)"})
+    batch_size: int = field(default=NANOGPT_CPU_BATCH_SIZE, metadata={
+        "help": "sequences (samples) per micro-batch; get_batch draws them, the loop only records it"})
+    grad_accum_steps: int = field(default=1, metadata={"help": "micro-batches summed into each optimizer step"})
+    lr: float = field(default=KIT.lr, metadata={"help": "the default optimizer's lr (a schedule overrides it)"})
+    weight_decay: float = field(default=KIT.weight_decay, metadata={"help": "AdamW's, on >= 2-D weights only"})
+    betas: tuple[float, float] = field(default=KIT.betas, metadata={"help": "AdamW's moment decays"})
+    grad_clip: float = field(default=KIT.grad_clip, metadata={
+        "help": "clip the global gradient norm to this (0: no clipping; the norm is still recorded)"})
+    precision: str = field(default="fp32", metadata={
+        "help": "bf16: autocast (CPU or CUDA); fp16: autocast and a GradScaler (CUDA only)", "choices": PRECISIONS})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the model (its first step, compilation included, is timed apart)"})
+    eval_every: int = field(default=0, metadata={"help": "evaluate every this many steps and at the end (0: never)"})
+    eval_steps: int = field(default=20, metadata={"help": "validation batches per evaluation"})
+    checkpoint_every: int = field(default=0, metadata={
+        "help": "save a checkpoint every this many steps (0: only at the end, when checkpoint_path is set)"})
+    checkpoint_path: str | None = field(default=None, metadata={"help": "where checkpoints go"})
+    seed: int = field(default=0, metadata={
+        "help": "seeds Python, NumPy and torch at the start of a fresh run (a resumed run restores its RNGs)"})
+    log_every: int = field(default=10, metadata={
+        "help": "record losses, update the progress bar and call the callbacks every this many steps"})
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "grad_accum_steps", "eval_steps", "log_every")
@@ -112,14 +104,28 @@ class TrainConfig:
         if self.checkpoint_path is not None:
             self.checkpoint_path = os.fspath(self.checkpoint_path)  # a str, so the checkpoint stays plain data
 
+    def logs_at(self, step: int) -> bool:
+        """Whether the loop records losses and calls back after its ``step``-th optimizer step."""
+        return step % self.log_every == 0 or step == self.steps
+
+    def evaluates_at(self, step: int) -> bool:
+        """Whether the loop evaluates after its ``step``-th optimizer step."""
+        return self.eval_every > 0 and (step % self.eval_every == 0 or step == self.steps)
+
+    def saves_at(self, step: int) -> bool:
+        """Whether the loop writes a checkpoint after its ``step``-th optimizer step."""
+        return self.checkpoint_path is not None and (
+            step == self.steps or (self.checkpoint_every > 0 and step % self.checkpoint_every == 0))
+
 
 @dataclass
 class TrainResult:
     """What a run did. ``losses[i]``, ``lrs[i]`` and ``grad_norms[i]`` belong to optimizer step ``i``
     (0-based; ``losses[i]`` is the mean loss over that step's micro-batches); ``evals`` holds dicts
     ``{"step": n_steps_done, "val_loss": ..., ...}``. ``tokens_per_second`` counts target tokens (samples,
-    for a classifier) per second of training, leaving out the run's first step (warm-up, compilation),
-    evaluation and checkpointing; ``wall_time_s`` is the whole call."""
+    for a classifier) per second of training, leaving out the run's first step, evaluation and
+    checkpointing; ``warmup_seconds`` is that first step (allocation, ``torch.compile``'s compilation);
+    ``wall_time_s`` is the whole call."""
 
     losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
@@ -128,6 +134,7 @@ class TrainResult:
     step: int = 0
     tokens: int = 0
     tokens_per_second: float = float("nan")
+    warmup_seconds: float = float("nan")
     wall_time_s: float = 0.0
 
     @property
@@ -148,18 +155,22 @@ class TrainResult:
 
 
 def configure_adamw(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
-                    *, fused: bool | None = None) -> torch.optim.AdamW:
+                    *, fused: bool = True) -> torch.optim.AdamW:
     """AdamW with weight decay on the >= 2-D parameters (matmul weights, embeddings) and none on the
     1-D ones (biases, LayerNorm gains), as nanoGPT does: decaying a gain or a bias towards 0 only
-    fights the normalisation, it does not regularise. ``fused`` defaults to True on CUDA."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    fights the normalisation, it does not regularise. ``fused``: one kernel updates every parameter
+    (CPU, CUDA, MPS, XPU), instead of torch's default on CPU, about ten small operations per parameter."""
+    params = trainable_parameters(model)
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    if fused is None:
-        fused = bool(params) and params[0].device.type == "cuda"
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters that ``requires_grad`` (frozen layers, e.g. LoRA's base, are left out)."""
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def default_loss_fn(model: nn.Module) -> LossFn:
@@ -177,6 +188,20 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """``(x, y)`` on ``device`` (asynchronously from pinned memory)."""
+    x, y = batch
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, schedule: Callable[[int], float] | None, step: int) -> float:
+    """Set every parameter group's learning rate to ``schedule(step)`` (none: leave it); returns it."""
+    if schedule is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = schedule(step)
+    return optimizer.param_groups[0]["lr"]
 
 
 def corpus_batches(corpus: Any, block_size: int, batch_size: int, *, seed: int = 0,
@@ -280,6 +305,88 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------------
+# The optimizer step
+
+
+def train_step(model: nn.Module, batches: Sequence[Batch], optimizer: torch.optim.Optimizer, loss_fn: LossFn, *,
+               params: Sequence[torch.Tensor], grad_clip: float, scaler: torch.amp.GradScaler,
+               autocast: contextlib.AbstractContextManager,
+               grad_sync: Callable[[bool], contextlib.AbstractContextManager] | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on the step's micro-batches: forward and backward on each, clip, step, zero_grad.
+
+    Returns the mean loss over the micro-batches and the gradient norm before clipping, both left on the
+    device: reading them (``.item()``) every step would make the host wait for the device every step.
+    ``grad_sync(last)`` is the context each micro-batch's forward and backward run in, e.g. DDP's
+    ``no_sync()`` on all but the last, so that gradients are all-reduced once per step.
+    """
+    step_loss = torch.zeros((), device=batches[0][1].device)
+    for i, (x, y) in enumerate(batches):
+        with grad_sync(i == len(batches) - 1) if grad_sync else contextlib.nullcontext():
+            with autocast:
+                # Each micro-batch loss is a mean over its own samples; dividing by the number of micro-batches
+                # makes the summed gradient that of the mean over all of them, i.e. of one batch k times as
+                # big. Without it the gradient (and, through clipping and the lr, the update) is k times too large.
+                loss = loss_fn(model, x, y) / len(batches)
+            scaler.scale(loss).backward()
+        step_loss += loss.detach().float()
+    scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+    if grad_clip > 0:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss, norm.detach()
+
+
+class StepTimer:
+    """Training time alone. The first step (allocation, ``torch.compile``'s compilation) is timed apart as
+    ``warmup_seconds``; what runs while ``paused()`` (evaluation, checkpoints, logging) is left out. The
+    device is synchronised only after the first step and when pausing, never on ordinary steps."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.steps, self.tokens, self.seconds = 0, 0, 0.0
+        self.warmup_seconds, self.warmup_tokens = math.nan, 0
+        self._clock = time.perf_counter()
+
+    def step(self, tokens: int) -> None:
+        """Count one optimizer step that trained on ``tokens`` tokens."""
+        if self.warmup_tokens == 0:
+            self._sync()
+            now = time.perf_counter()
+            self.warmup_seconds, self.warmup_tokens, self._clock = now - self._clock, tokens, now
+        else:
+            self.steps, self.tokens = self.steps + 1, self.tokens + tokens
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave the time spent in the block out."""
+        self._sync()
+        self.seconds += time.perf_counter() - self._clock
+        try:
+            yield
+        finally:
+            self._clock = time.perf_counter()
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Tokens per second over the timed steps (NaN before the second step)."""
+        return self.tokens / self.seconds if self.tokens and self.seconds > 0 else math.nan
+
+    @property
+    def step_seconds(self) -> float:
+        """Seconds per timed step (NaN before the second step)."""
+        return self.seconds / self.steps if self.steps else math.nan
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+# ----------------------------------------------------------------------------------------------------
 # The loop
 
 
@@ -319,7 +426,7 @@ def train(
         model's configuration, so that a checkpoint describes itself.
     """
     wall_start = time.perf_counter()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable_parameters(model)
     if not params:
         raise ValueError("the model has no trainable parameters")
     device = params[0].device
@@ -328,164 +435,136 @@ def train(
                          "CPUs gain nothing from it); use 'bf16' or 'fp32'")
     if data_generator is None:
         data_generator = getattr(get_batch, "generator", None)
-    if optimizer is None:
-        optimizer = configure_adamw(model, config.lr, config.weight_decay, config.betas)
-    if loss_fn is None:
-        loss_fn = default_loss_fn(model)
+    optimizer = optimizer or configure_adamw(model, config.lr, config.weight_decay, config.betas)
+    loss_fn = loss_fn or default_loss_fn(model)
+    evaluate = evaluate or mean_val_loss(get_batch, loss_fn, config.eval_steps, device)
     # fp16's narrow exponent range flushes small gradients to zero: scale the loss up before backward
     # and the gradients back down before the step. bf16 has fp32's range and needs no scaler.
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
-    accum = config.grad_accum_steps
-
     result = TrainResult()
     if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        for name, values in state["history"].items():
-            setattr(result, name, values)
-        result.step = state["step"]
-        set_rng_state(state["rng"], data_generator)
+        _restore(load_checkpoint(resume_from), model, optimizer, scaler, result, data_generator)
     else:
         seed_everything(config.seed)
-
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": result.step,  # also the schedule's position: the next lr is schedule(step)
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "train_config": asdict(config),
-            "history": {"losses": result.losses, "lrs": result.lrs, "grad_norms": result.grad_norms,
-                        "evals": result.evals, "tokens": result.tokens},
-            "rng": get_rng_state(data_generator),
-            "metadata": metadata or {},
-        }
-
     run_model = torch.compile(model) if config.compile else model
     autocast = autocast_context(device, config.precision)
+    pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (loss, grad norm) per step, on the device
+    timer = StepTimer(device)
 
-    def run_evaluation() -> None:
-        model.eval()
-        with preserved_rng(data_generator), torch.no_grad(), autocast:
-            if evaluate is not None:
-                metrics = dict(evaluate(run_model))
-            else:
-                losses = [loss_fn(run_model, *_to(get_batch("val", i), device)).item()
-                          for i in range(config.eval_steps)]
-                metrics = {"val_loss": sum(losses) / len(losses)}
-        model.train()
-        result.evals.append({"step": result.step, **{k: float(v) for k, v in metrics.items()}})
-
-    # Losses and norms stay on the device until a log point: .item() every step would make the CPU
-    # wait for the GPU every step.
-    pending_losses: list[torch.Tensor] = []
-    pending_norms: list[torch.Tensor] = []
-
-    def flush() -> None:
-        if pending_losses:
-            result.losses += torch.stack(pending_losses).float().tolist()
-            result.grad_norms += torch.stack(pending_norms).float().tolist()
-            pending_losses.clear()
-            pending_norms.clear()
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    timed_tokens, timed_seconds, first_step, run_tokens = 0, 0.0, True, 0
     # `with`: the bar is closed even when a step raises (a notebook would keep a dead bar otherwise)
     with tqdm(total=config.steps, initial=result.step, desc="train", disable=not progress,
               dynamic_ncols=True) as bar:
         model.train()
-        clock = time.perf_counter()
         while result.step < config.steps:
-            step = result.step
-            if schedule is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = schedule(step)
-            lr = optimizer.param_groups[0]["lr"]
-            step_loss = torch.zeros((), device=device)
-            step_tokens = 0
-            for _ in range(accum):
-                x, y = _to(get_batch("train", step), device)
-                with autocast:
-                    loss = loss_fn(run_model, x, y)
-                # Each micro-batch loss is a mean over its own samples; dividing by the number of micro-batches
-                # makes the summed gradient that of the mean over all of them, i.e. of one batch k times as
-                # big. Without it the gradient (and, through clipping and the lr, the update) is k times too
-                # large.
-                loss = loss / accum
-                scaler.scale(loss).backward()
-                step_loss += loss.detach().float()
-                step_tokens += y.numel()
-            scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
-            if config.grad_clip > 0:
-                norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            else:
-                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-
-            result.step += 1
-            result.tokens += step_tokens
-            run_tokens += step_tokens
+            lr = set_lr(optimizer, schedule, result.step)
+            batches = [to_device(get_batch("train", result.step), device) for _ in range(config.grad_accum_steps)]
+            loss, norm = train_step(run_model, batches, optimizer, loss_fn, params=params,
+                                    grad_clip=config.grad_clip, scaler=scaler, autocast=autocast)
+            tokens = sum(y.numel() for _, y in batches)
+            result.step, result.tokens = result.step + 1, result.tokens + tokens
             result.lrs.append(float(lr))
-            pending_losses.append(step_loss)
-            pending_norms.append(norm.detach())
+            pending.append((loss, norm))
+            timer.step(tokens)
             bar.update(1)
-            if first_step:  # leave the first step (allocation, compilation) out of the throughput
-                sync()
-                clock, first_step = time.perf_counter(), False
-            else:
-                timed_tokens += step_tokens
 
-            done = result.step == config.steps
-            log = result.step % config.log_every == 0 or done
-            evaluate_now = config.eval_every > 0 and (result.step % config.eval_every == 0 or done)
-            save_now = config.checkpoint_path is not None and (
-                done or (config.checkpoint_every > 0 and result.step % config.checkpoint_every == 0))
-            if log or evaluate_now or save_now:
-                flush()
-                sync()
-                timed_seconds += time.perf_counter() - clock
-                if timed_seconds > 0 and timed_tokens > 0:
-                    result.tokens_per_second = timed_tokens / timed_seconds
-                if evaluate_now:
-                    run_evaluation()
-                if save_now:
-                    save_checkpoint(config.checkpoint_path, checkpoint_state())
-                postfix = {"loss": f"{result.losses[-1]:.4f}", "lr": f"{lr:.2e}"}
-                if result.final_val_loss is not None:
-                    postfix["val"] = f"{result.final_val_loss:.4f}"
-                if not math.isnan(result.tokens_per_second):
-                    postfix["tok/s"] = f"{result.tokens_per_second:,.0f}"
-                bar.set_postfix(postfix, refresh=False)
-                for callback in callbacks:
-                    callback(result)
-                clock = time.perf_counter()  # evaluation and checkpointing are not training time
-    flush()
-    if math.isnan(result.tokens_per_second) and run_tokens:
-        # a single-step run: its one step is all there is to time
-        result.tokens_per_second = run_tokens / max(time.perf_counter() - wall_start, 1e-9)
+            step = result.step
+            if config.logs_at(step) or config.evaluates_at(step) or config.saves_at(step):
+                with timer.paused():  # evaluation, checkpoints and callbacks are not training time
+                    _record(pending, result)
+                    result.tokens_per_second = timer.tokens_per_second
+                    if config.evaluates_at(step):
+                        result.evals.append({"step": step, **_evaluate(run_model, evaluate, autocast,
+                                                                       data_generator)})
+                    if config.saves_at(step):
+                        save_checkpoint(config.checkpoint_path, _checkpoint_state(
+                            config, result, model, optimizer, scaler, data_generator, metadata))
+                    bar.set_postfix(_postfix(result), refresh=False)
+                    for callback in callbacks:
+                        callback(result)
+    result.warmup_seconds = timer.warmup_seconds
+    if timer.steps == 0 and timer.warmup_tokens:  # a single-step run: its one step is all there is to time
+        result.tokens_per_second = timer.warmup_tokens / timer.warmup_seconds
     result.wall_time_s = time.perf_counter() - wall_start
     return result
 
 
-def _to(batch: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = batch
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+def mean_val_loss(get_batch: GetBatch, loss_fn: LossFn, eval_steps: int,
+                  device: torch.device) -> Callable[[nn.Module], dict[str, float]]:
+    """The default evaluation: ``{"val_loss": mean loss over validation batches 0 .. eval_steps - 1}``."""
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        losses = [loss_fn(model, *to_device(get_batch("val", i), device)).item() for i in range(eval_steps)]
+        return {"val_loss": sum(losses) / len(losses)}
+
+    return evaluate
 
 
-def bare_train_loop(model: nn.Module, get_batch: GetBatch, steps: int, *, lr: float = 1e-3,
-                    weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.99)) -> list[float]:
-    """The plainest PyTorch loop for a model whose ``forward(x, y)`` returns ``(logits, loss)``: no
-    schedule, clipping, accumulation, autocast, evaluation or bookkeeping. Returns the loss per step.
-    The benchmark compares it with ``train`` to measure what the extras cost."""
+def _evaluate(model: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]],
+              autocast: contextlib.AbstractContextManager, generator: torch.Generator | None) -> dict[str, float]:
+    """``evaluate(model)`` in eval mode, without gradients and moving no RNG: evaluating more or less often
+    then cannot change the training run."""
+    model.eval()
+    try:
+        with preserved_rng(generator), torch.no_grad(), autocast:
+            metrics = evaluate(model)
+    finally:
+        model.train()
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def _record(pending: list[tuple[torch.Tensor, torch.Tensor]], result: TrainResult) -> None:
+    """Move the losses and gradient norms kept on the device into ``result`` (one host sync)."""
+    if pending:
+        losses, norms = zip(*pending, strict=True)
+        result.losses += torch.stack(losses).tolist()
+        result.grad_norms += torch.stack(norms).float().tolist()
+        pending.clear()
+
+
+def _postfix(result: TrainResult) -> dict[str, str]:
+    postfix = {"loss": f"{result.losses[-1]:.4f}", "lr": f"{result.lrs[-1]:.2e}"}
+    if result.final_val_loss is not None:
+        postfix["val"] = f"{result.final_val_loss:.4f}"
+    if not math.isnan(result.tokens_per_second):
+        postfix["tok/s"] = f"{result.tokens_per_second:,.0f}"
+    return postfix
+
+
+def _checkpoint_state(config: TrainConfig, result: TrainResult, model: nn.Module,
+                      optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                      data_generator: torch.Generator | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "step": result.step,  # also the schedule's position: the next lr is schedule(step)
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "train_config": asdict(config),
+        "history": {"losses": result.losses, "lrs": result.lrs, "grad_norms": result.grad_norms,
+                    "evals": result.evals, "tokens": result.tokens},
+        "rng": get_rng_state(data_generator),
+        "metadata": metadata or {},
+    }
+
+
+def _restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler, result: TrainResult, data_generator: torch.Generator | None) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    for name, values in state["history"].items():
+        setattr(result, name, values)
+    result.step = state["step"]
+    set_rng_state(state["rng"], data_generator)
+
+
+def bare_train_loop(model: nn.Module, get_batch: GetBatch, steps: int, *, lr: float = NANOGPT.lr,
+                    weight_decay: float = NANOGPT.weight_decay,
+                    betas: tuple[float, float] = NANOGPT.betas) -> list[float]:
+    """The plainest PyTorch loop for a model whose ``forward(x, y)`` returns ``(logits, loss)``, with
+    nanoGPT's optimizer settings: no schedule, clipping, accumulation, autocast, evaluation or bookkeeping.
+    Returns the loss per step. The benchmark compares it with ``train`` to measure what the extras cost."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
     model.train()
     losses = []
@@ -500,7 +579,7 @@ def bare_train_loop(model: nn.Module, get_batch: GetBatch, steps: int, *, lr: fl
 
 
 # ----------------------------------------------------------------------------------------------------
-# A live loss curve for JupyterLab
+# The data of a live loss curve
 
 
 def loss_curves(result: TrainResult) -> dict[str, tuple[list[int], list[float]]]:

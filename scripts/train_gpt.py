@@ -1,20 +1,22 @@
 """Train TinyGPT, a character-level GPT, on the standard library's source (or any UTF-8 text) and
-sample from it. The defaults are nanoGPT's CPU configuration for shakespeare-char.
+sample from it. The model defaults are nanoGPT's CPU configuration for shakespeare-char; the optimizer
+and schedule are the kit's recipe (--recipe nanogpt for nanoGPT's).
 
     python scripts/train_gpt.py --steps 200                          # a couple of minutes on 2 cores
     python scripts/train_gpt.py --steps 20 --n-layer 2 --n-embd 32 --max-chars 50000   # seconds
     python scripts/train_gpt.py --text-file book.txt --checkpoint runs/book.pt
     python scripts/train_gpt.py --text-file book.txt --checkpoint runs/book.pt --resume --steps 4000
 
-Prints the training and validation loss, tokens/s, the estimated MFU (model FLOPs utilisation: the
-model's 6N + 12LHQT FLOPs per token times tokens/s, over the hardware's peak) and a sample.
+Prints the training and validation loss, tokens/s (the first step, with torch.compile's compilation, is
+timed apart), the estimated MFU (model FLOPs utilisation: the model's 6N + 12LHQT FLOPs per token times
+tokens/s, over the hardware's peak) and a sample. The model, training and optimizer flags are generated
+from GPTConfig, TrainConfig and Recipe (bigtrain_lab.recipes.add_dataclass_arguments).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -26,13 +28,23 @@ import torch
 from bigtrain_lab import get_device, seed_everything
 from bigtrain_lab.environment import environment_report
 from bigtrain_lab.models import GPTConfig, TinyGPT
-from bigtrain_lab.recipes import RECIPES, SCHEDULE_KINDS, make_schedule
+from bigtrain_lab.recipes import (
+    RECIPE_FIELDS,
+    Recipe,
+    add_dataclass_arguments,
+    add_recipe_arguments,
+    dataclass_kwargs,
+    flag_names,
+    recipe_from_args,
+)
 from bigtrain_lab.train import TrainConfig, TrainResult, corpus_batches, load_checkpoint, train
 
 if TYPE_CHECKING:
     from bigtrain_lab.data import CharCorpus
 
 VAL_FRACTION = 0.1
+#: where this script's defaults differ from TrainConfig's: a longer run, logged and evaluated less often
+TRAIN_DEFAULTS = {"steps": 2000, "eval_every": 250, "log_every": 50}
 
 # Dense (no sparsity) bf16/fp16 tensor-core peaks from NVIDIA's datasheets, in TFLOP/s. Matched in this
 # order against torch.cuda.get_device_name(), so the more specific names come first.
@@ -56,39 +68,16 @@ GPU_PEAK_TFLOPS = (
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    m = p.add_argument_group("model")
-    m.add_argument("--n-layer", type=int, default=4)
-    m.add_argument("--n-head", type=int, default=4)
-    m.add_argument("--n-embd", type=int, default=128)
-    m.add_argument("--block-size", type=int, default=64, help="context length in characters")
-    m.add_argument("--dropout", type=float, default=0.0)
-    t = p.add_argument_group("training")
-    t.add_argument("--batch-size", type=int, default=12, help="sequences per micro-batch")
-    t.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    t.add_argument("--steps", type=int, default=2000, help="optimizer steps (a resumed run continues to it)")
-    t.add_argument("--recipe", choices=sorted(RECIPES), default="kit",
-                   help="optimizer settings and LR schedule (bigtrain_lab.recipes; bench/recipes.py compares "
-                        "them); the flags below override its parts. kit: AdamW lr 3e-3, beta2 0.95, "
-                        "warmup-stable-decay; nanogpt: lr 1e-3 -> 1e-4 cosine, beta2 0.99")
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
-    t.add_argument("--min-lr", type=float, default=None, help="final learning rate of cosine / wsd")
-    t.add_argument("--warmup-steps", type=int, default=None,
-                   help="default: the recipe's, at most a tenth of --steps")
-    t.add_argument("--schedule", choices=SCHEDULE_KINDS, default=None)
-    t.add_argument("--beta2", type=float, default=None, help="AdamW's second-moment decay")
-    t.add_argument("--weight-decay", type=float, default=None)
-    t.add_argument("--grad-clip", type=float, default=None, help="0 disables clipping")
-    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="bf16: autocast (CPU or CUDA); fp16: autocast + GradScaler (CUDA only)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--seed", type=int, default=0)
+    add_dataclass_arguments(p.add_argument_group("model (bigtrain_lab.models.GPTConfig)"), GPTConfig,
+                            skip={"vocab_size"})
+    t = p.add_argument_group("training (bigtrain_lab.train.TrainConfig)")
+    add_dataclass_arguments(t, TrainConfig, skip={*RECIPE_FIELDS, "checkpoint_path", "checkpoint_every"},
+                            defaults=TRAIN_DEFAULTS)
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
-    t.add_argument("--eval-every", type=int, default=250, help="steps between validation losses")
-    t.add_argument("--eval-steps", type=int, default=20, help="validation batches per evaluation")
-    t.add_argument("--log-every", type=int, default=50)
     t.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="save a checkpoint here at every evaluation and at the end")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    add_recipe_arguments(p, default="kit")
     d = p.add_argument_group("data and output")
     d.add_argument("--text-file", metavar="PATH", default=None,
                    help="train on this UTF-8 text instead of the standard library's source")
@@ -99,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--peak-tflops", type=float, default=None,
                    help="the hardware's peak TFLOP/s for MFU (default: a table of GPUs, or a CPU estimate)")
     return p
+
+
+def train_config(args: argparse.Namespace, recipe: Recipe) -> TrainConfig:
+    """The ``TrainConfig`` the flags describe: their training fields and the recipe's optimizer settings."""
+    return TrainConfig(**dataclass_kwargs(args, TrainConfig, skip=RECIPE_FIELDS), **recipe.train_settings(),
+                       checkpoint_path=args.checkpoint, checkpoint_every=args.eval_every if args.checkpoint else 0)
+
+
+def model_config(args: argparse.Namespace, vocab_size: int) -> GPTConfig:
+    return GPTConfig(vocab_size=vocab_size, **dataclass_kwargs(args, GPTConfig, skip={"vocab_size"}))
 
 
 def corpus_from_text_file(path: str, max_chars: int | None) -> CharCorpus:
@@ -166,18 +165,6 @@ def _cpu_ghz() -> float:
     return 2.5  # a typical laptop/server core when the clock cannot be read
 
 
-def apply_recipe(args: argparse.Namespace) -> None:
-    """Fill the optimization flags left unset from ``--recipe``."""
-    chosen = RECIPES[args.recipe]
-    defaults = {"lr": chosen.lr, "min_lr": chosen.min_lr, "warmup_steps": chosen.warmup_for(args.steps),
-                "schedule": chosen.schedule, "beta2": chosen.betas[1], "weight_decay": chosen.weight_decay,
-                "grad_clip": chosen.grad_clip}
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    args.beta1, args.decay_fraction = chosen.betas[0], chosen.decay_fraction
-
-
 class PrintProgress:
     """Callback: one line per log point and per evaluation."""
 
@@ -206,38 +193,55 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except ValueError as exc:  # bad input: one line that names the flag, not a traceback
-        parser.exit(2, f"{parser.prog}: error: {as_flags(str(exc))}\n")
+        parser.exit(2, f"{parser.prog}: error: {flag_names(str(exc))}\n")
     return 2
-
-
-def as_flags(message: str) -> str:
-    """Speak of ``--grad-accum`` rather than ``TrainConfig.grad_accum_steps`` in error messages."""
-    renamed = {"grad_accum_steps": "grad_accum", "checkpoint_path": "checkpoint"}
-
-    def flag(match: re.Match) -> str:
-        return "--" + renamed.get(match.group(1), match.group(1)).replace("_", "-")
-
-    return re.sub(r"\b(?:TrainConfig|GPTConfig)\.(\w+)", flag, message)
 
 
 def run(args: argparse.Namespace) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # samples may hold characters the terminal cannot show
+    check_flags(args)
+    device = open_device(args)
+    # The configurations first: their errors are cheaper than loading the corpus.
+    recipe = recipe_from_args(args, args.steps)
+    config = train_config(args, recipe)
+    model_config(args, vocab_size=1)
+
+    corpus, source = load_corpus(args)
+    seed_everything(args.seed)
+    model = TinyGPT(model_config(args, corpus.vocab_size)).to(device)
+    metadata = {"model_config": asdict(model.config), "vocab": "".join(corpus.vocab)}
+    start_step = resume_step(args.checkpoint, metadata) if args.resume else 0
+    describe(args, source, corpus, model, device, recipe)
+
+    batches = corpus_batches(corpus, args.block_size, args.batch_size, seed=args.seed, device=device)
+    result = train(model, batches, config, schedule=recipe.make_schedule(args.steps), progress=False,
+                   callbacks=[PrintProgress(args.steps, start_step)], metadata=metadata,
+                   resume_from=args.checkpoint if args.resume else None)
+
+    if result.step == start_step:
+        print(f"nothing to train: the checkpoint is at step {start_step} and --steps is {args.steps}")
+    report(result, model, device, args)
+    if args.sample_chars:
+        print_sample(model, corpus, device, args)
+    return 0
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """The checks of the flags no configuration holds."""
     if args.text_file is not None and not Path(args.text_file).is_file():
         raise ValueError(f"--text-file {args.text_file}: no such file")
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH")
     if args.resume and not Path(args.checkpoint).is_file():
         raise ValueError(f"--resume: no checkpoint at {args.checkpoint}")
-    for name in ("max_chars", "sample_chars", "warmup_steps", "top_k"):
+    for name, low in (("max_chars", 1), ("top_k", 1), ("sample_chars", 0)):
         value = getattr(args, name)
-        if value is not None and value < (1 if name in ("max_chars", "top_k") else 0):
-            raise ValueError(f"--{name.replace('_', '-')} must be {'positive' if name in ('max_chars', 'top_k') else '>= 0'}, got {value}")
-    apply_recipe(args)
-    if not 0 <= args.beta2 < 1:
-        raise ValueError(f"--beta2 must be in [0, 1), got {args.beta2}")
-    if not 0 <= args.min_lr <= args.lr:
-        raise ValueError(f"--min-lr must be in [0, --lr], got {args.min_lr}")
+        if value is not None and value < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+
+
+def open_device(args: argparse.Namespace) -> torch.device:
     try:
         device = get_device(args.device)
         torch.empty(0, device=device)
@@ -245,17 +249,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--device {args.device}: {exc}") from None
     if args.precision == "fp16" and device.type != "cuda":
         raise ValueError("--precision fp16 needs a CUDA device; use bf16 or fp32")
+    return device
 
-    # Model and training configurations first: their errors are cheaper than loading the corpus.
-    train_config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, grad_accum_steps=args.grad_accum, lr=args.lr,
-        betas=(args.beta1, args.beta2), weight_decay=args.weight_decay, grad_clip=args.grad_clip, precision=args.precision,
-        compile=args.compile, eval_every=args.eval_every, eval_steps=args.eval_steps,
-        checkpoint_path=args.checkpoint, checkpoint_every=args.eval_every if args.checkpoint else 0,
-        seed=args.seed, log_every=args.log_every)
-    GPTConfig(n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, block_size=args.block_size,
-              dropout=args.dropout)
 
+def load_corpus(args: argparse.Namespace) -> tuple[CharCorpus, str]:
+    """The corpus (``--text-file`` or the standard library's) and a description of its source."""
     if args.text_file is not None:
         corpus = corpus_from_text_file(args.text_file, args.max_chars)
         source = f"--text-file {args.text_file}"
@@ -265,49 +263,47 @@ def run(args: argparse.Namespace) -> int:
         corpus = load_text_corpus(max_chars=args.max_chars, val_fraction=VAL_FRACTION)
         source = f"the standard library corpus ({corpus.n_files} files)"
     check_corpus_length(corpus, args.block_size, source)
+    return corpus, source
+
+
+def resume_step(path: str, metadata: dict) -> int:
+    """The step of the checkpoint at ``path``, after checking it was trained on this text and model shape."""
+    checkpoint = load_checkpoint(path)
+    saved, step = checkpoint.get("metadata", {}), checkpoint["step"]
+    if saved.get("vocab") != metadata["vocab"]:
+        raise ValueError(f"--resume: {path} was trained on text with another vocabulary")
+    then = saved.get("model_config", {})
+    diff = {k: (v, then.get(k)) for k, v in metadata["model_config"].items() if then.get(k) != v}
+    if diff:
+        raise ValueError("--resume: the model flags differ from the checkpoint's: "
+                         + ", ".join(f"{k}={now} (checkpoint: {was})" for k, (now, was) in diff.items()))
+    return step
+
+
+def describe(args: argparse.Namespace, source: str, corpus: CharCorpus, model: TinyGPT, device: torch.device,
+             recipe: Recipe) -> None:
+    c = model.config
     print(f"data: {source}: {len(corpus):,} characters, vocabulary {corpus.vocab_size} | "
           f"train {len(corpus.train):,} | val {len(corpus.val):,}")
-
-    seed_everything(args.seed)
-    model_config = GPTConfig(vocab_size=corpus.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                             n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
-    model = TinyGPT(model_config).to(device)
-    metadata = {"model_config": asdict(model_config), "vocab": "".join(corpus.vocab)}
-    start_step = 0
-    if args.resume:
-        checkpoint = load_checkpoint(args.checkpoint)
-        saved, start_step = checkpoint.get("metadata", {}), checkpoint["step"]
-        del checkpoint
-        if saved.get("vocab") != metadata["vocab"]:
-            raise ValueError(f"--resume: {args.checkpoint} was trained on text with another vocabulary")
-        diff = {k: (v, saved.get("model_config", {}).get(k)) for k, v in metadata["model_config"].items()
-                if saved.get("model_config", {}).get(k) != v}
-        if diff:
-            raise ValueError("--resume: the model flags differ from the checkpoint's: "
-                             + ", ".join(f"{k}={now} (checkpoint: {then})" for k, (now, then) in diff.items()))
-
-    tokens_per_step = args.batch_size * args.grad_accum * args.block_size
     print(f"model: TinyGPT, {model.num_parameters() / 1e6:.2f} M parameters (non-embedding), "
-          f"{args.n_layer} layers, {args.n_head} heads, {args.n_embd} dims, block {args.block_size} | "
+          f"{c.n_layer} layers, {c.n_head} heads, {c.n_embd} dims, block {c.block_size} | "
           f"{model.flops_per_token() / 1e6:.2f} MFLOP per token (6N + 12LHQT)")
     print(f"training: {args.steps} steps on {device} | {args.precision}{' | compiled' if args.compile else ''} | "
-          f"{args.batch_size} x {args.grad_accum} x {args.block_size} = {tokens_per_step:,} tokens/step | "
-          f"recipe {args.recipe}: {args.schedule} lr {args.lr:g} -> {args.min_lr:g}, warm-up {args.warmup_steps}, "
-          f"betas ({args.beta1:g}, {args.beta2:g}), weight decay {args.weight_decay:g}")
+          f"{args.batch_size} x {args.grad_accum_steps} x {c.block_size} = "
+          f"{args.batch_size * args.grad_accum_steps * c.block_size:,} tokens/step | recipe {args.recipe}: "
+          f"{recipe.schedule} lr {recipe.lr:g} -> {recipe.min_lr:g}, warm-up {recipe.warmup_steps}, "
+          f"betas ({recipe.betas[0]:g}, {recipe.betas[1]:g}), weight decay {recipe.weight_decay:g}, "
+          f"clip {recipe.grad_clip:g}")
 
-    batches = corpus_batches(corpus, args.block_size, args.batch_size, seed=args.seed, device=device)
-    schedule = make_schedule(args.schedule, args.lr, args.min_lr, args.warmup_steps, args.steps,
-                             decay_fraction=args.decay_fraction)
-    result = train(model, batches, train_config, schedule=schedule, progress=False,
-                   callbacks=[PrintProgress(args.steps, start_step)], metadata=metadata,
-                   resume_from=args.checkpoint if args.resume else None)
 
-    if result.step == start_step:
-        print(f"nothing to train: the checkpoint is at step {start_step} and --steps is {args.steps}")
+def report(result: TrainResult, model: TinyGPT, device: torch.device, args: argparse.Namespace) -> None:
     val = result.final_val_loss
     speed = "n/a" if math.isnan(result.tokens_per_second) else f"{result.tokens_per_second:,.0f}"
     print(f"done: step {result.step} | train loss {result.losses[-1]:.4f} | "
           f"val loss {'n/a' if val is None else f'{val:.4f}'} | {speed} tokens/s | {result.wall_time_s:.1f} s")
+    if not math.isnan(result.warmup_seconds):
+        print(f"first step: {result.warmup_seconds:.1f} s ({'compilation, ' if args.compile else ''}warm-up; "
+              f"left out of tokens/s)")
     peak, peak_label = peak_flops(device, args.peak_tflops)
     if peak is not None and not math.isnan(result.tokens_per_second):
         mfu = model.estimate_mfu(result.tokens_per_second, peak)
@@ -318,14 +314,14 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint:
         print(f"checkpoint: {args.checkpoint} (step {result.step})")
 
-    if args.sample_chars:
-        start = corpus.encode("\n") if "\n" in corpus.stoi else [0]
-        idx = torch.tensor([start], dtype=torch.long, device=device)
-        out = model.generate(idx, args.sample_chars, temperature=args.temperature, top_k=args.top_k,
-                             generator=torch.Generator(device=device).manual_seed(args.seed))
-        print(f"sample ({args.sample_chars} characters, temperature {args.temperature:g}):")
-        print(corpus.decode(out[0, len(start):].tolist()))
-    return 0
+
+def print_sample(model: TinyGPT, corpus: CharCorpus, device: torch.device, args: argparse.Namespace) -> None:
+    start = corpus.encode("\n") if "\n" in corpus.stoi else [0]
+    idx = torch.tensor([start], dtype=torch.long, device=device)
+    out = model.generate(idx, args.sample_chars, temperature=args.temperature, top_k=args.top_k,
+                         generator=torch.Generator(device=device).manual_seed(args.seed))
+    print(f"sample ({args.sample_chars} characters, temperature {args.temperature:g}):")
+    print(corpus.decode(out[0, len(start):].tolist()))
 
 
 if __name__ == "__main__":

@@ -225,6 +225,20 @@ def test_job_validation_flags_and_single_process_config():
         Job(n_embd=30, n_head=4)
 
 
+def test_job_optimizer_settings_are_a_recipe_with_overrides_and_its_flags_round_trip():
+    from bigtrain_lab.distributed.script import distributed_parser
+    from bigtrain_lab.recipes import NANOGPT
+
+    assert Job().optimizer_recipe() == NANOGPT.for_run(20)  # nanoGPT's, warm-up capped at a tenth: 2 steps
+    job = Job(steps=6, warmup_steps=1, betas=(0.9, 0.98), recipe="kit")
+    chosen = job.optimizer_recipe()
+    assert (chosen.warmup_steps, chosen.betas, chosen.schedule, chosen.lr) == (1, (0.9, 0.98), "wsd", 3e-3)
+    assert job.single_process_config(2).betas == (0.9, 0.98)
+    parser, _ = distributed_parser("test")
+    assert Job.from_args(parser.parse_args(job_args(job))) == job
+    assert "--lr" not in job_args(job)  # unset: the recipe's
+
+
 def test_max_weight_difference():
     a = {"w": torch.zeros(3)}
     assert max_weight_difference(a, {"w": torch.tensor([0.0, -0.5, 0.1])}) == 0.5

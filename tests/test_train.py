@@ -1,7 +1,9 @@
 """The training loop: learning, gradient accumulation, precision, clipping, exact resume, schedules and
 the live plot's data. Tiny models on a tiny in-memory corpus (CPU, fp32 unless stated)."""
 
+import contextlib
 import copy
+import time
 
 import numpy as np
 import pytest
@@ -13,13 +15,16 @@ from bigtrain_lab.models import MLP, GPTConfig, TinyGPT
 from bigtrain_lab.train import (
     TrainConfig,
     TrainResult,
+    autocast_context,
     bare_train_loop,
+    configure_adamw,
     corpus_batches,
     cosine_schedule,
     default_loss_fn,
     load_checkpoint,
     loss_curves,
     train,
+    train_step,
     wsd_schedule,
 )
 
@@ -88,6 +93,66 @@ def test_grad_accumulation_equals_one_big_batch_and_the_unscaled_loss_does_not(c
     mistaken, mistaken_result = accumulation_run(corpus, k=4, b=3, unscaled=True)
     assert mistaken_result.grad_norms[0] == pytest.approx(4 * big_result.grad_norms[0], rel=1e-5)
     assert max_param_diff(big, mistaken) > 1e-3
+
+
+def test_train_step_syncs_gradients_once_and_leaves_the_loss_on_the_device(corpus):
+    """One step over 3 micro-batches: grad_sync(last) is asked for each, True only for the last; the
+    returned loss is the mean of the micro-batch losses; the gradients are gone after the step."""
+    model = tiny_gpt(corpus.vocab_size)
+    before = copy.deepcopy(model)
+    batches = [corpus.get_batch("train", 2, BLOCK, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    syncs = []
+
+    def grad_sync(last):
+        syncs.append(last)
+        return contextlib.nullcontext()
+
+    optimizer = configure_adamw(model, 1e-3, 0.1, (0.9, 0.95))
+    params = list(model.parameters())
+    loss, norm = train_step(model, batches, optimizer, default_loss_fn(model), params=params, grad_clip=1.0,
+                            scaler=torch.amp.GradScaler("cpu", enabled=False),
+                            autocast=autocast_context(torch.device("cpu"), "fp32"), grad_sync=grad_sync)
+    assert syncs == [False, False, True]
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0 and norm.dim() == 0
+    expected = torch.stack([before(x, y)[1] for x, y in batches]).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert all(p.grad is None for p in params) and max_param_diff(model, before) > 0
+
+
+def test_configure_adamw_is_fused_and_decays_only_matrices(corpus):
+    model = tiny_gpt(corpus.vocab_size)
+    optimizer = configure_adamw(model, 1e-3, 0.1, (0.9, 0.95))
+    decayed, plain = optimizer.param_groups
+    assert optimizer.defaults["fused"] and decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() < 2 for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
+
+
+def test_the_first_step_is_timed_apart_from_the_throughput(corpus):
+    batches = corpus_batches(corpus, BLOCK, 4, seed=0)
+
+    def slow_first_step(split, step):
+        if split == "train" and step == 0:
+            time.sleep(1.0)  # what compilation does to the first step
+        return batches(split, step)
+
+    result = train(tiny_gpt(corpus.vocab_size), slow_first_step, TrainConfig(steps=6, log_every=2), progress=False)
+    assert result.warmup_seconds >= 1.0
+    assert result.tokens_per_second > 2 * result.tokens / result.wall_time_s  # not diluted by the first step
+    one = train(tiny_gpt(corpus.vocab_size), batches, TrainConfig(steps=1), progress=False)
+    assert np.isfinite(one.tokens_per_second) and one.tokens_per_second > 0  # a one-step run times its step
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(corpus):
+    def run(compile_):
+        config = TrainConfig(steps=4, batch_size=4, compile=compile_, eval_every=4, eval_steps=1)
+        return train(tiny_gpt(corpus.vocab_size), corpus_batches(corpus, BLOCK, 4, seed=0), config, progress=False)
+
+    eager, compiled = run(False), run(True)
+    np.testing.assert_allclose(compiled.losses, eager.losses, rtol=1e-4)
+    assert compiled.final_val_loss == pytest.approx(eager.final_val_loss, rel=1e-4)
+    assert compiled.warmup_seconds > eager.warmup_seconds  # compilation is in the first step, not in tokens/s
 
 
 def test_bf16_autocast_runs_on_cpu_and_fp16_needs_cuda(corpus):

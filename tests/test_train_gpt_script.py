@@ -61,6 +61,23 @@ def test_text_file_checkpoint_and_resume(root, tmp_path, script, capsys):
     assert "n_embd=32 (checkpoint: 16)" in capsys.readouterr().err
 
 
+def test_default_path_is_the_kit_recipe_with_the_scripts_defaults(script):
+    from bigtrain_lab.recipes import KIT, NANOGPT
+    from bigtrain_lab.train import TrainConfig
+
+    args = script.build_parser().parse_args([])
+    recipe = script.recipe_from_args(args, args.steps)
+    assert recipe == KIT.for_run(2000)
+    assert script.train_config(args, recipe) == TrainConfig(steps=2000, eval_every=250, log_every=50,
+                                                            **KIT.train_settings())
+    args = script.build_parser().parse_args(["--recipe", "nanogpt", "--grad-clip", "0.5", "--grad-accum-steps",
+                                             "2", "--compile", "--checkpoint", "ck.pt", "--n-layer", "2"])
+    config = script.train_config(args, script.recipe_from_args(args, args.steps))
+    assert (config.lr, config.betas, config.grad_clip) == (NANOGPT.lr, NANOGPT.betas, 0.5)
+    assert config.grad_accum_steps == 2 and config.compile and config.checkpoint_path == "ck.pt"
+    assert config.checkpoint_every == 250 and script.model_config(args, vocab_size=10).n_layer == 2
+
+
 def test_missing_text_file_is_a_clear_error(root, tmp_path):
     done = run_script(root, "--text-file", str(tmp_path / "missing.txt"), "--steps", "1")
     assert done.returncode == 2
@@ -70,6 +87,7 @@ def test_missing_text_file_is_a_clear_error(root, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--n-embd", "30", "--n-head", "4"], "divisible by n_head"),
     (["--steps", "0"], "--steps must be an integer >= 1"),
+    (["--min-lr", "1"], "--min-lr must be in [0, lr]"),
     (["--resume"], "--resume needs --checkpoint"),
     (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
 ])

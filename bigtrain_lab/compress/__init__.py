@@ -2,6 +2,7 @@
 factorization and LoRA, lightweight backbones, and the measurements that judge them (size on disk,
 parameters, latency, accuracy). Lesson: notebooks/06_compression.ipynb."""
 
+from bigtrain_lab.compress.digits import Digits, load_digits
 from bigtrain_lab.compress.distillation import agreement, distillation_loss, distillation_loss_fn, kl_to
 from bigtrain_lab.compress.lightweight import DepthwiseSeparableConv, SeparableCNN, conv_macs, count_macs
 from bigtrain_lab.compress.lowrank import (
@@ -46,7 +47,6 @@ from bigtrain_lab.compress.quantization import (
     quantize_weights,
     strip_fake_quant,
 )
-from bigtrain_lab.compress.digits import Digits, load_digits
 
 __all__ = [
     "Digits", "DepthwiseSeparableConv", "FakeQuantLinear", "Latency", "LoRALinear", "SeparableCNN",

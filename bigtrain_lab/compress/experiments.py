@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from bigtrain_lab.compress.digits import Digits, load_digits
 from bigtrain_lab.compress.distillation import agreement, distillation_loss_fn, kl_to
 from bigtrain_lab.compress.lightweight import SeparableCNN
 from bigtrain_lab.compress.lowrank import add_lora, factorize_linears, merge_lora
@@ -34,7 +35,6 @@ from bigtrain_lab.compress.quantization import (
     quantize_weights,
     strip_fake_quant,
 )
-from bigtrain_lab.compress.digits import Digits, load_digits
 from bigtrain_lab.fit import accuracy, fit_classifier
 from bigtrain_lab.models import CNN, MLP, GPTConfig, TinyGPT
 from bigtrain_lab.reproducibility import seed_everything

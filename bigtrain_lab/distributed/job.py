@@ -3,62 +3,93 @@
 ``scripts/ddp_train.py`` and ``scripts/fsdp_train.py`` differ only in how the model is wrapped (DDP
 replicas or FSDP shards) and how checkpoints are written; everything that decides the numbers lives here,
 so that a DDP run, an FSDP run and a single-process ``bigtrain_lab.train.train`` run of the same job can
-be compared weight for weight.
+be compared weight for weight. The optimizer settings are a recipe of ``bigtrain_lab.recipes`` (nanoGPT's
+by default) with the overrides that are set.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import torch
+import torch.nn as nn
 
 from bigtrain_lab.distributed.data import CharWindows
 from bigtrain_lab.models import GPTConfig, TinyGPT
-from bigtrain_lab.train import TrainConfig, cosine_schedule
+from bigtrain_lab.recipes import (
+    RECIPE_FIELDS,
+    RECIPES,
+    Recipe,
+    add_dataclass_arguments,
+    dataclass_kwargs,
+    flag_names,
+    recipe_override,
+    resolve_recipe,
+)
+from bigtrain_lab.train import TrainConfig, TrainResult, configure_adamw
 
 
 @dataclass(frozen=True)
 class Job:
     """One training run. ``batch_size`` is per rank and per micro-batch: the global batch of one
-    optimizer step is ``batch_size * grad_accum * world_size`` windows of ``block_size`` characters."""
+    optimizer step is ``batch_size * grad_accum * world_size`` windows of ``block_size`` characters.
+    The optimizer fields left None take ``recipe``'s values (``optimizer_recipe()``)."""
 
-    steps: int = 20
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 2
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    n_layer: int = 2
-    n_head: int = 2
-    n_embd: int = 64
-    block_size: int = 32
-    max_chars: int = 200_000
+    steps: int = field(default=20, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=8, metadata={"help": "windows per rank per micro-batch"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
+    recipe: str = field(default="nanogpt", metadata={
+        "help": "optimizer settings and lr schedule (bigtrain_lab.recipes); the flags below override its parts",
+        "choices": tuple(sorted(RECIPES))})
+    lr: float | None = recipe_override("lr")
+    min_lr: float | None = recipe_override("min_lr")
+    warmup_steps: int | None = recipe_override("warmup_steps")
+    schedule: str | None = recipe_override("schedule")
+    betas: tuple[float, float] | None = recipe_override("betas")
+    weight_decay: float | None = recipe_override("weight_decay")
+    grad_clip: float | None = recipe_override("grad_clip")
+    decay_fraction: float | None = recipe_override("decay_fraction")
+    seed: int = field(default=0, metadata={"help": "initialisation and data order"})
+    n_layer: int = field(default=2, metadata={"help": "TinyGPT's transformer blocks"})
+    n_head: int = field(default=2, metadata={"help": "attention heads"})
+    n_embd: int = field(default=64, metadata={"help": "embedding width"})
+    block_size: int = field(default=32, metadata={"help": "context length in characters"})
+    max_chars: int = field(default=200_000, metadata={"help": "characters of the standard-library corpus"})
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "n_layer", "n_head", "n_embd", "block_size",
                      "max_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)!r}")
-        if self.warmup_steps < 0 or not 0 <= self.min_lr <= self.lr:
-            raise ValueError(f"need --warmup-steps >= 0 and 0 <= --min-lr <= --lr, got "
-                             f"{self.warmup_steps}, {self.min_lr}, {self.lr}")
-        GPTConfig(n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd, block_size=self.block_size)
+        try:
+            self.optimizer_recipe()
+            self.model_config(vocab_size=1)
+        except ValueError as exc:
+            raise ValueError(flag_names(str(exc))) from None
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """The job's flags, ``--steps``, ``--batch-size``, ..., with the dataclass defaults."""
-        group = parser.add_argument_group("job (the same in every script)")
-        for name, default in asdict(cls()).items():
-            group.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
-                               help=f"(default {default})" + (" per rank per micro-batch"
-                                                              if name == "batch_size" else ""))
+        """The job's flags, ``--steps``, ``--batch-size``, ..., generated from the fields."""
+        add_dataclass_arguments(parser.add_argument_group("job (the same in every script)"), cls)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Job:
-        return cls(**{name: getattr(args, name) for name in asdict(cls())})
+        return cls(**dataclass_kwargs(args, cls))
+
+    def optimizer_recipe(self) -> Recipe:
+        """``recipe`` for a run of ``steps`` steps, with the optimizer fields that are set."""
+        return resolve_recipe(self.recipe, self.steps, **{name: getattr(self, name) for name in RECIPE_FIELDS})
+
+    def lr_schedule(self) -> Callable[[int], float]:
+        return self.optimizer_recipe().make_schedule(self.steps)
+
+    def optimizer(self, model: nn.Module) -> torch.optim.AdamW:
+        """``bigtrain_lab.train.configure_adamw`` with the recipe's settings (on FSDP's shards too)."""
+        chosen = self.optimizer_recipe()
+        return configure_adamw(model, chosen.lr, chosen.weight_decay, chosen.betas)
 
     def dataset(self) -> tuple[CharWindows, Any]:
         """``(windows of the training split, the corpus)`` of the standard-library character corpus."""
@@ -76,21 +107,18 @@ class Job:
         on every rank; DDP also broadcasts rank 0's at start)."""
         return TinyGPT(self.model_config(vocab_size))
 
-    def schedule(self):
-        return cosine_schedule(self.lr, self.min_lr, self.warmup_steps, self.steps)
-
     def single_process_config(self, world_size: int) -> TrainConfig:
         """The ``bigtrain_lab.train.TrainConfig`` of the same job on one process with the same global
         batch: one micro-batch of ``batch_size * grad_accum * world_size`` windows per step."""
         return TrainConfig(steps=self.steps, batch_size=self.batch_size * self.grad_accum * world_size,
-                           grad_accum_steps=1, lr=self.lr, weight_decay=self.weight_decay,
-                           grad_clip=self.grad_clip, seed=self.seed, log_every=max(1, self.steps))
+                           grad_accum_steps=1, seed=self.seed, log_every=max(1, self.steps),
+                           **self.optimizer_recipe().train_settings())
 
     def tokens_per_step(self, world_size: int) -> int:
         return self.batch_size * self.grad_accum * world_size * self.block_size
 
 
-def train_single_process(job: Job, world_size: int, *, progress: bool = False):
+def train_single_process(job: Job, world_size: int, *, progress: bool = False) -> tuple[TinyGPT, TrainResult]:
     """The same job on ONE process with the global batch of ``world_size`` ranks, through
     ``bigtrain_lab.train.train``: ``(model, TrainResult)``. A correct DDP or FSDP run of ``job`` on
     ``world_size`` ranks ends with the same weights, up to float rounding (the mean over the global batch
@@ -104,7 +132,7 @@ def train_single_process(job: Job, world_size: int, *, progress: bool = False):
     model = job.model(corpus.vocab_size)
     config = job.single_process_config(world_size)
     stream = micro_batches(dataset, batch_size=config.batch_size, seed=job.seed)
-    result = train(model, as_get_batch(stream), config, schedule=job.schedule(), progress=progress)
+    result = train(model, as_get_batch(stream), config, schedule=job.lr_schedule(), progress=progress)
     return model, result
 
 
@@ -116,5 +144,9 @@ def max_weight_difference(a: dict, b: dict) -> float:
 
 
 def job_args(job: Job) -> list[str]:
-    """The command-line flags that reproduce ``job`` in either script."""
-    return [arg for name, value in asdict(job).items() for arg in (f"--{name.replace('_', '-')}", str(value))]
+    """The command-line flags that reproduce ``job`` in either script (unset optimizer fields left out)."""
+    args = []
+    for name, value in asdict(job).items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", *map(str, value if isinstance(value, tuple) else [value])]
+    return args
