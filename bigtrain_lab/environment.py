@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from bigtrain_lab.conditions import cpu_model
+
 REPORTED_PACKAGES = (
     "torch", "numpy", "scipy", "scikit-learn", "jupyterlab", "ipywidgets", "plotly",
     "shap", "lime", "captum", "opacus", "onnxruntime",
@@ -46,17 +48,6 @@ def _cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 @dataclass
@@ -111,7 +102,7 @@ def environment_report() -> EnvironmentReport:
     return EnvironmentReport(
         python=sys.version.split()[0],
         platform=platform.platform(),
-        cpu=_cpu_model(),
+        cpu=cpu_model(),
         cpu_count=os.cpu_count() or 1,
         cpu_flags=_cpu_flags(),
         torch_threads=torch.get_num_threads(),
