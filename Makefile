@@ -26,9 +26,11 @@ lab: $(STAMP)
 lab-headless: $(STAMP)
 	$(BIN)/bigtrain-lab lab --no-browser $(LAB_ARGS)
 
-## The whole suite: unit tests, nbval over notebooks/ and solutions/, grader tests, browser test.
+## The whole suite: unit tests, nbval over notebooks/, grader tests, browser test; PYTEST_WORKERS files at a
+## time (pytest-xdist; 0 = serial). Extra arguments: PYTEST_ARGS="-k metrics".
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

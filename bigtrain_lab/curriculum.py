@@ -122,7 +122,8 @@ LESSONS: tuple[Lesson, ...] = (
                          ("memory_calculator",))),
            exercises=("memory.adam_training_bytes", "precision.update_loss_scale"),
            practice="03_batch_precision_memory",
-           budget=Budget(fast={"timed_steps": 4}, full={"timed_steps": 12})),
+           budget=Budget(fast={"timed_steps": 4, "precision_rounds": 1, "gemm_size": 512},
+                         full={"timed_steps": 12, "precision_rounds": 3, "gemm_size": 1024})),
     Lesson(4, "Static and dynamic graphs, attention, debugging",
            "eager vs `torch.compile` vs `torch.export` (what a static graph means now, TorchScript's status), "
            "compile time and speed-up measured; attention from scratch vs SDPA, causal masks, multi-head and "
