@@ -15,13 +15,11 @@ whether it is idle enough to measure.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from bigtrain_lab.bench_results import write_json
 from bigtrain_lab.conditions import Conditions, cpu_model, default_command, load_average
 
 __all__ = ["Conditions", "RESULTS_DIR", "cpu_model", "default_command", "load_average", "save_result"]
@@ -49,14 +47,7 @@ def save_result(name: str, result: dict, conditions: Conditions, *, out_dir: str
     if not conditions.finished:
         conditions.finish()
     folder = Path(out_dir) if out_dir is not None else RESULTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    text = json.dumps({**result, "conditions": conditions.as_dict()}, indent=1, default=_json_default) + "\n"
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{name}-", suffix=".tmp",
-                                     delete=False) as tmp:
-        tmp.write(text)
-    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it private
-    os.replace(tmp.name, path)
+    path = write_json(folder / f"{name}.json", {**result, "conditions": conditions.as_dict()}, default=_json_default)
     if conditions.loaded:
         print(warning_line(name, conditions), file=sys.stderr, flush=True)
     return path

@@ -43,12 +43,11 @@ def run_notebook(path: Path) -> tuple[float, str]:
     return time.perf_counter() - start, status
 
 
-def settle(load: float, most_seconds: float = 300.0) -> float:
-    """Wait until the 1-minute load average is at most ``load`` (or ``most_seconds`` have passed); the seconds waited."""
+def settle(load: float, most_seconds: float = 300.0) -> None:
+    """Wait until the 1-minute load average is at most ``load``, or ``most_seconds`` have passed."""
     start = time.perf_counter()
     while (now := load_average()) is not None and now > load and time.perf_counter() - start < most_seconds:
         time.sleep(5)
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Read a saved bench result for a lesson, refusing numbers that were measured on a loaded machine.
+"""Read a saved bench result for a lesson, refusing numbers that were measured on a loaded machine; and write
+one (``write_json``, shared by the benches' ``save_result`` and a lesson's full-run figures).
 
 Every ``bench/NAME.py`` saves ``bench/results/NAME.json`` with a ``"conditions"`` entry (CPU, cores, torch
 threads, versions, the 1-minute load average before and after, ``"loaded"``). A lesson quotes a figure only
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_conditions", "describe_conditions", "is_loaded", "quote_bench", "read_bench"]
+__all__ = ["check_conditions", "describe_conditions", "is_loaded", "quote_bench", "read_bench", "write_json"]
 
 
 def _rerun_command(result: dict[str, Any], stem: str) -> str:
@@ -94,3 +97,19 @@ def quote_bench(path: str | os.PathLike) -> dict[str, Any] | None:
     command = (result.get("conditions") or {}).get("command") or result.get("command") or Path(path).name
     print(f"measured by `{command}` on {describe_conditions(result)}")
     return result
+
+
+def write_json(path: str | os.PathLike, document: dict[str, Any], *,
+               default: Callable[[Any], Any] | None = None) -> Path:
+    """Write ``document`` as indented JSON to ``path`` (its folder made if needed) through a temporary file and
+    a rename, so that a reader never sees half a file and a crash leaves the previous one intact.
+    ``default``: as ``json.dumps``'s, for values JSON does not know. Returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=1, ensure_ascii=False, default=default) + "\n"
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=p.parent, prefix=f".{p.stem}-", suffix=".tmp",
+                                     delete=False) as tmp:
+        tmp.write(text)
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it private
+    os.replace(tmp.name, p)
+    return p

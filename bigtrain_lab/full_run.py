@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bigtrain_lab.bench_results import check_conditions, describe_conditions
+from bigtrain_lab.bench_results import check_conditions, describe_conditions, write_json
 from bigtrain_lab.budget import RunBudget
 from bigtrain_lab.conditions import Conditions
 
@@ -50,13 +49,13 @@ class FullRunFigures:
             raise ValueError(f"no figures to show for {key!r}")
         if self._conditions is not None:
             self._save(key, rounded, what, digits)
-        recorded = self._read(key)
-        if recorded:
-            label = f"full run ({describe_conditions(self._document())})"
-            print(f"{label}, {recorded['what'] or key}:")
-            print("  " + " · ".join(f"{name} {value:.{recorded['digits']}f}"
-                                    for name, value in recorded["figures"].items()))
-        return dict(recorded["figures"]) if recorded else {}
+        document = self._quotable(key)
+        if document is None:
+            return {}
+        recorded = document["figures"][key]
+        print(f"full run ({describe_conditions(document)}), {recorded['what'] or key}:")
+        print("  " + " · ".join(f"{name} {value:.{recorded['digits']}f}" for name, value in recorded["figures"].items()))
+        return dict(recorded["figures"])
 
     def recorded(self, key: str) -> dict[str, float]:
         """The full run's figures under ``key`` without printing them; KeyError when none are recorded."""
@@ -72,7 +71,8 @@ class FullRunFigures:
             return {}
         return json.loads(self.path.read_text(encoding="utf-8"))
 
-    def _read(self, key: str) -> dict[str, Any] | None:
+    def _quotable(self, key: str) -> dict[str, Any] | None:
+        """The saved document when it records ``key`` and was measured idle; else None, after printing why."""
         document = self._document()
         entry = document.get("figures", {}).get(key)
         if entry is None:
@@ -83,7 +83,7 @@ class FullRunFigures:
         except ValueError as why:
             print(f"full run: not quoted: {why}")
             return None
-        return entry
+        return document
 
     def _save(self, key: str, figures: dict[str, float], what: str, digits: int) -> None:
         """Merge ``key`` into the file; the conditions span this run from its start to now."""
@@ -93,10 +93,4 @@ class FullRunFigures:
         document["figures"][key] = {"what": what, "digits": digits, "figures": figures}
         document["budget"] = dict(self.run.values)
         document["conditions"] = self._conditions.finish().as_dict()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.path.parent, suffix=".tmp",
-                                         delete=False) as tmp:
-            tmp.write(text)
-        os.chmod(tmp.name, 0o644)
-        os.replace(tmp.name, self.path)
+        write_json(self.path, document)

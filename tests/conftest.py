@@ -25,6 +25,18 @@ def root() -> Path:
     return ROOT
 
 
+@pytest.fixture
+def machine(monkeypatch):
+    """A 2-core machine whose 1-minute load average the test sets: ``machine(0.4)`` (idle, 0.3, until then)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    def set_load(load: float) -> None:
+        monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+
+    set_load(0.3)
+    return set_load
+
+
 def notebook_anchors(path: Path) -> set[str]:
     """The section anchors a link ``notebook.ipynb#anchor`` can name: explicit ids and JupyterLab's heading
     anchors (the heading with spaces as dashes), plus a lower-case slug of each heading."""

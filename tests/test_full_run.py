@@ -4,7 +4,6 @@ quotes them, and no notebook types a full-run figure into its markdown instead."
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -18,18 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL_RUNS = ROOT / "bench" / "results" / "full_runs"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SHOW = re.compile(r"""FULL\.show\(\s*["'](\w+)["']""")
-
-
-@pytest.fixture
-def machine(monkeypatch):
-    """A 2-core machine whose 1-minute load average the test sets."""
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-
-    def set_load(load: float) -> None:
-        monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-
-    set_load(0.3)
-    return set_load
 
 
 def figures(path: Path, fast: bool) -> FullRunFigures:
