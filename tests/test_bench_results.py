@@ -37,17 +37,6 @@ CONDITION_KEYS = {"cpu", "cores", "torch_threads", "torch", "python", "load_befo
                   "wall_seconds", "command"}
 
 
-@pytest.fixture
-def machine(monkeypatch):
-    """A 2-core machine whose 1-minute load average the test sets: ``machine(0.4)``."""
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-
-    def set_load(load: float) -> None:
-        monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-
-    return set_load
-
-
 def run(machine, before: float, after: float, **start) -> Conditions:
     machine(before)
     conditions = Conditions.start(**start)
@@ -240,3 +229,11 @@ def test_quote_bench_prints_the_conditions_or_why_not(tmp_path, capsys):
     assert quote_bench(loaded) is None and quote_bench(tmp_path / "missing.json") is None
     out = capsys.readouterr().out
     assert "not quoted: bench result 'loaded' was recorded on a loaded machine" in out and "not found" in out
+
+
+def test_readme_quotes_the_recipes_bench():
+    """README's recipe comparison is bench/results/recipes.json's, rounded as written."""
+    saved = read_bench(BENCH_DIR / "results" / "recipes.json")
+    loss = {run["recipe"]: run["final_val_loss"] for run in saved["runs"]}
+    readme = (BENCH_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert f"validation loss {loss['kit']:.3f} vs {loss['nanogpt']:.3f}" in readme
