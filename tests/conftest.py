@@ -1,4 +1,4 @@
-"""Shared test set-up: fast mode for notebooks, an isolated progress home, and the repo root."""
+"""Shared test set-up: an isolated progress home and the repo root (fast mode: the root conftest.py)."""
 
 import json
 import os
@@ -9,9 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Set before any kernel starts (nbval kernels and the grader's inherit the environment).
-os.environ["BIGTRAIN_LAB_FAST"] = "1"
-os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+# Fast mode for every kernel is set by the repository root's conftest.py.
 
 
 @pytest.fixture(autouse=True)
