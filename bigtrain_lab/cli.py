@@ -1,4 +1,4 @@
-"""The ``bigtrain-lab`` command: lab | grade | progress | build-exercises | curriculum | bench."""
+"""The ``bigtrain-lab`` command: lab | grade | progress | quiz | build-exercises | curriculum | bench."""
 
 from __future__ import annotations
 
@@ -66,10 +66,39 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 def _cmd_progress(args: argparse.Namespace) -> int:
     from bigtrain_lab.grading.progress import format_progress, load_progress, progress_file
+    from bigtrain_lab.quiz.progress_view import format_topic_progress, topic_progress
+    from bigtrain_lab.quiz.review import review_file
 
     path = progress_file()
     print(f"progress from {path}" + ("" if path.exists() else " (no grade run yet)"))
-    print(format_progress(load_progress(path)))
+    try:
+        progress = load_progress(path)
+    except ValueError as exc:  # a corrupt file: say which, still show the rest
+        print(f"error: {exc}", file=sys.stderr)
+        progress = None
+    print(format_progress(progress or {}))
+    review = review_file()
+    print(f"\nper topic (quiz schedule from {review}" + ("" if review.exists() else ", no quiz answered yet") + ")")
+    report = topic_progress(progress=progress)
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(format_topic_progress(report.rows))
+    return 1 if progress is None or report.errors else 0
+
+
+def _cmd_quiz(args: argparse.Namespace) -> int:
+    from bigtrain_lab.quiz.bank import draw
+    from bigtrain_lab.quiz.review import ReviewStore, drill
+    from bigtrain_lab.quiz.terminal import run_drill
+
+    try:
+        plan = drill(args.topic, args.n, args.seed)
+        items = plan.questions if args.seed is None else draw(args.topic, args.n, args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = None if args.no_record or plan.warning else ReviewStore()
+    run_drill(items, args.lang, reminders=plan.reminders, store=store, warning=plan.warning)
     return 0
 
 
@@ -148,8 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-progress", action="store_true", help="do not record results for `progress`")
     grade.set_defaults(func=_cmd_grade)
 
-    prog = sub.add_parser("progress", help="show which exercises you have passed")
+    prog = sub.add_parser("progress", help="show exercises passed, quiz accuracy and cards due, per topic")
     prog.set_defaults(func=_cmd_progress)
+
+    drill = sub.add_parser("quiz", help="drill interview questions in the terminal (due cards first)")
+    drill.add_argument("--topic", help="one topic, e.g. metrics (default: all)")
+    drill.add_argument("--n", type=int, default=10, help="how many questions (default 10)")
+    drill.add_argument("--lang", choices=("en", "zh"), default="en")
+    drill.add_argument("--seed", type=int, help="a repeatable random draw instead of the schedule's order")
+    drill.add_argument("--no-record", action="store_true", help="do not update the review schedule")
+    drill.set_defaults(func=_cmd_quiz)
 
     build = sub.add_parser("build-exercises", help="generate exercises/ from solutions/")
     build.add_argument("--solutions", default=str(project_root() / "solutions"))

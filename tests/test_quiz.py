@@ -36,6 +36,7 @@ from bigtrain_lab.quiz import (
     quiz,
     render,
     show_question,
+    shuffle_choices,
     topics,
 )
 from bigtrain_lab.quiz.bank import BANK_PATH, LANGS
@@ -243,7 +244,9 @@ def test_draw_is_seeded_and_capped():
     assert len(set(a)) == 5
     assert a != [q.id for q in draw("metrics", 5, seed=4)]
     everything = draw("metrics", None, seed=0)
-    assert sorted(q.id for q in everything) == sorted(q.id for q in metrics() if q.is_quiz)
+    assert sorted(q.id for q in everything) == sorted(q.id for q in metrics())
+    assert sorted(q.id for q in draw(None, None, seed=0, choices_only=True)) == sorted(
+        q.id for q in load_bank() if q.is_quiz)
     assert len(draw("metrics", 10_000, seed=0)) == len(everything)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="n must be"):
@@ -264,12 +267,38 @@ def test_get_question_suggests_close_ids():
 
 # ---- grading ------------------------------------------------------------------------------------
 
+# The widget and grading tests pin where the right choices sit (the bank's own order may change; the
+# learner sees a shuffled order anyway, tested in test_quiz_drill.py).
+ARRANGED = {"metrics.precision_vs_recall": (0,), "metrics.f1_and_f_beta": (1,), "metrics.perplexity": (0, 2, 4)}
+
+
+def arranged(qid: str):
+    """The bank entry with its choices reordered so that the right ones sit at ``ARRANGED[qid]``."""
+    q = by_id(qid)
+    n, positions = len(q.choices["en"]), ARRANGED[qid]
+    assert len(positions) == len(q.correct) and max(positions) < n, f"{qid} changed shape: {q.correct}, {n}"
+    wrong = iter(k for k in range(n) if k not in q.correct)
+    right = dict(zip(positions, q.correct, strict=True))
+    order = [right[p] if p in right else next(wrong) for p in range(n)]
+    return shuffle_choices(q, _Fixed(order))
+
+
+class _Fixed:
+    """A stand-in for random.Random whose ``sample`` returns a given order."""
+
+    def __init__(self, order: list[int]) -> None:
+        self.order = order
+
+    def sample(self, population, k):
+        return list(self.order)
+
+
 def single():
-    return by_id("metrics.precision_vs_recall")  # correct: 0
+    return arranged("metrics.precision_vs_recall")  # correct: 0
 
 
 def multi():
-    return by_id("metrics.perplexity")  # correct: [0, 2, 4]
+    return arranged("metrics.perplexity")  # correct: [0, 2, 4]
 
 
 def test_grade_correct_wrong_skipped():
@@ -350,7 +379,8 @@ def test_feedback_shows_the_answer_pitfalls_and_lesson():
 def test_show_question_renders_a_card():
     card = show_question("metrics.roc_auc_vs_pr_auc", lang="zh").data
     q = by_id("metrics.roc_auc_vs_pr_auc")
-    assert q.question["zh"] in card and "<details>" in card and "A, C, E" in card
+    right = ", ".join(render.choice_letter(k) for k in q.correct)
+    assert q.question["zh"] in card and "<details>" in card and f"</b>: {right}</div>" in card
     assert "<details open>" in show_question("metrics.roc_auc_vs_pr_auc", reveal=True).data
     with pytest.raises(KeyError):
         show_question("metrics.no_such_question")
@@ -369,13 +399,13 @@ def test_lang_is_validated(bad):
 # ---- the quiz widget, driven through its own API ------------------------------------------------
 
 def make_quiz(*qids: str, lang: str = "en") -> QuizWidget:
-    return QuizWidget([by_id(q) for q in qids], lang)
+    return QuizWidget([arranged(q) for q in qids], lang)
 
 
 def test_quiz_returns_a_widget_with_the_drawn_questions():
     w = quiz(topic="metrics", n=3, seed=0)
     assert isinstance(w, QuizWidget)
-    assert [q.id for q in w.questions] == [q.id for q in draw("metrics", 3, seed=0)]
+    assert w.questions == draw("metrics", 3, seed=0)
     assert len(w.choice_buttons) == len(w.question.choices["en"])
     assert "Question 1 of 3" in w.question_box.value
     assert w.back_button.disabled and not w.next_button.disabled
@@ -401,7 +431,7 @@ def test_quiz_wrong_answer_marks_both_choices():
     w.choice_buttons[0].value = True
     w.submit_button.click()
     assert "data-status='wrong'" in w.feedback.value
-    assert [b.button_style for b in w.choice_buttons] == ["danger", "success", "", ""]
+    assert [b.button_style for b in w.choice_buttons] == ["danger", "success"] + [""] * (len(w.choice_buttons) - 2)
     assert "Done" in w.score_html.value and "0 / 1 correct" in w.score_html.value
     w.choice_buttons[1].value = True  # locked after submitting
     assert not w.choice_buttons[1].value and w.answers[0] == (0,)
@@ -419,7 +449,7 @@ def test_quiz_single_answer_toggles_are_exclusive():
     w = make_quiz("metrics.f1_and_f_beta")
     w.choice_buttons[0].value = True
     w.choice_buttons[2].value = True
-    assert [b.value for b in w.choice_buttons] == [False, False, True, False]
+    assert [b.value for b in w.choice_buttons] == [k == 2 for k in range(len(w.choice_buttons))]
     assert w.selection[0] == {2}
 
 
@@ -451,11 +481,11 @@ def test_quiz_navigation_keeps_answers():
     assert w.choice_buttons[1].value and w.choice_buttons[1].disabled
 
 
-def test_quiz_refuses_questions_without_choices():
+def test_quiz_shows_questions_without_choices_as_flashcards():
     q = by_id("metrics.perplexity")
     open_question = type(q)(**{**q.__dict__, "choices": None, "correct": ()})
-    with pytest.raises(ValueError, match="no choices"):
-        QuizWidget([open_question])
+    w = QuizWidget([open_question])
+    assert w.choice_buttons == [] and w.reveal_button in w.choice_box.children
     with pytest.raises(ValueError, match="at least one"):
         QuizWidget([])
 

@@ -10,7 +10,7 @@ import functools
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -32,7 +32,11 @@ REQUIRED_FIELDS = ("id", "topic", "question", "answer", "pitfalls", "lesson", "s
 OPTIONAL_FIELDS = ("choices", "correct", "choices_prompt")
 
 Status = Literal["correct", "wrong", "skipped", "late"]
+Rating = Literal["again", "hard", "good", "easy"]
+#: Self-ratings of a flashcard, worst first: "again" is a miss, the others are hits.
+RATINGS: tuple[Rating, ...] = ("again", "hard", "good", "easy")
 Err = Callable[[str, str], None]
+Answer = Sequence[int] | int | str | None
 
 
 class BankError(ValueError):
@@ -44,7 +48,10 @@ class Question:
     """One interview question: bilingual text, the reviewed answer, pitfalls, and an optional quiz part.
 
     ``correct`` holds the 0-based indices of the right choices; ``multiple`` is True when the bank gives a
-    list (the learner must pick exactly that set: "select all that apply").
+    list (the learner must pick exactly that set: "select all that apply"). ``draw`` returns copies whose
+    choices are shuffled: ``choices`` and ``correct`` are then in the order shown, and ``shown_order[k]``
+    is the bank's index of the choice shown at position ``k`` (None: the bank's order). An entry without
+    choices is practised as a flashcard (self-rated, see ``RATINGS``).
     """
 
     id: str
@@ -58,6 +65,7 @@ class Question:
     correct: tuple[int, ...] = ()
     multiple: bool = False
     choices_prompt: Mapping[str, str] | None = None
+    shown_order: tuple[int, ...] | None = None
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -66,6 +74,15 @@ class Question:
     def is_quiz(self) -> bool:
         """True when the entry has choices and can be asked in a quiz."""
         return self.choices is not None
+
+    @property
+    def is_flashcard(self) -> bool:
+        """True when the entry has no choices: it is practised as a self-rated flashcard."""
+        return self.choices is None
+
+    def bank_index(self, shown: int) -> int:
+        """The bank's index of the choice shown at position ``shown``."""
+        return shown if self.shown_order is None else self.shown_order[shown]
 
     @property
     def lesson_notebook(self) -> str:
@@ -87,12 +104,16 @@ class Question:
 
 @dataclass(frozen=True)
 class QuestionResult:
-    """How one question was answered: ``status`` is correct, wrong, skipped or late (after the deadline)."""
+    """How one question was answered: ``status`` is correct, wrong, skipped or late (after the deadline).
+
+    For a flashcard ``chosen`` is None and ``rating`` holds the self-rating ("again" counts as wrong).
+    """
 
     id: str
     chosen: tuple[int, ...] | None
     correct: tuple[int, ...]
     status: Status
+    rating: Rating | None = None
 
     @property
     def is_correct(self) -> bool:
@@ -392,20 +413,41 @@ def get_question(qid: str) -> Question:
     raise KeyError(f"no question with id {qid!r}{hint}")
 
 
-def draw(topic: str | Sequence[str] | None = None, n: int | None = None, seed: int | None = None, *,
-         lesson: int | None = None) -> list[Question]:
-    """A random sample of ``n`` quiz-able questions (all of them, shuffled, when ``n`` is None).
+def shuffle_choices(question: Question, rng: random.Random) -> Question:
+    """A copy of ``question`` with its choices in a random order drawn from ``rng`` (the same order in
+    every language); ``correct`` and ``shown_order`` refer to the new order. A flashcard is returned as is."""
+    if question.choices is None:
+        return question
+    n = len(question.choices[LANGS[0]])
+    perm = rng.sample(range(n), n)  # perm[k]: the current index of the choice shown at position k
+    position = {old: new for new, old in enumerate(perm)}
+    return replace(
+        question,
+        choices=MappingProxyType({lang: tuple(question.choices[lang][i] for i in perm) for lang in LANGS}),
+        correct=tuple(sorted(position[i] for i in question.correct)),
+        shown_order=tuple(question.bank_index(i) for i in perm),
+    )
 
-    ``n`` larger than the number available gives all of them. The same ``seed`` gives the same draw.
+
+def draw(topic: str | Sequence[str] | None = None, n: int | None = None, seed: int | None = None, *,
+         lesson: int | None = None, choices_only: bool = False, shuffle: bool = True) -> list[Question]:
+    """A random sample of ``n`` questions (all of them, in random order, when ``n`` is None).
+
+    Every entry is drawn: those without choices are flashcards (``choices_only=True`` leaves them out).
+    The choices of each drawn question are shown in a random order (``shuffle=False``: the bank's order),
+    so no position or length strategy beats chance. ``n`` larger than the number available gives all of
+    them. The same ``seed`` gives the same questions and the same choice orders.
     """
-    pool = [q for q in questions(topic, lesson=lesson) if q.is_quiz]
+    pool = [q for q in questions(topic, lesson=lesson) if q.is_quiz or not choices_only]
     if not pool:
         raise ValueError(f"no quiz questions for {topic or f'lesson {lesson}'!r}")
     if n is None:
         n = len(pool)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer or None; got {n!r}")
-    return random.Random(seed).sample(pool, min(n, len(pool)))
+    rng = random.Random(seed)
+    picked = rng.sample(pool, min(n, len(pool)))
+    return [shuffle_choices(q, rng) for q in picked] if shuffle else picked
 
 
 # ---- grading --------------------------------------------------------------------------------------
@@ -413,6 +455,9 @@ def draw(topic: str | Sequence[str] | None = None, n: int | None = None, seed: i
 def _normalise(question: Question, answer: Any) -> tuple[int, ...] | None:
     if answer is None:
         return None
+    if isinstance(answer, str):
+        raise ValueError(f"{question.id}: has choices, so an answer is a list of choice indices, "
+                         f"not a rating ({answer!r})")
     items = [answer] if isinstance(answer, int) and not isinstance(answer, bool) else answer
     try:
         chosen = list(items)
@@ -426,14 +471,24 @@ def _normalise(question: Question, answer: Any) -> tuple[int, ...] | None:
     return tuple(sorted(set(chosen))) or None
 
 
-def grade_answers(questions: Sequence[Question], answers: Sequence[Sequence[int] | int | None], *,
+def _rating(question: Question, answer: Any) -> Rating | None:
+    if answer is None:
+        return None
+    if answer not in RATINGS:
+        raise ValueError(f"{question.id}: a flashcard's answer is a self-rating, one of "
+                         f"{', '.join(RATINGS)} (or None); got {answer!r}")
+    return answer
+
+
+def grade_answers(questions: Sequence[Question], answers: Sequence[Answer], *,
                   answered_at: Sequence[float | None] | None = None,
                   deadline: float | None = None) -> QuizScore:
-    """Grade ``answers`` (one list of chosen indices, or None for skipped, per question).
+    """Grade ``answers``: per question, the list of chosen indices (in the order shown), a self-rating
+    for a flashcard (see ``RATINGS``), or None for skipped.
 
-    An answer is correct only if it is exactly the set of right choices. An empty list counts as skipped.
-    With ``answered_at`` (times, same clock as ``deadline``), answers given after ``deadline`` are "late"
-    and count as not answered.
+    A choice answer is correct only if it is exactly the set of right choices; an empty list counts as
+    skipped. A flashcard rated "again" is wrong, any other rating correct. With ``answered_at`` (times,
+    same clock as ``deadline``), answers given after ``deadline`` are "late" and count as not answered.
     """
     if len(answers) != len(questions):
         raise ValueError(f"got {len(answers)} answers for {len(questions)} questions")
@@ -441,18 +496,17 @@ def grade_answers(questions: Sequence[Question], answers: Sequence[Sequence[int]
         raise ValueError(f"got {len(answered_at)} answer times for {len(questions)} questions")
     results = []
     for i, (question, answer) in enumerate(zip(questions, answers, strict=True)):
-        if not question.is_quiz:
-            raise ValueError(f"{question.id}: has no choices, so it cannot be graded")
-        chosen = _normalise(question, answer)
+        rating = _rating(question, answer) if question.is_flashcard else None
+        chosen = None if question.is_flashcard else _normalise(question, answer)
         when = answered_at[i] if answered_at is not None else None
         status: Status
-        if chosen is None:
+        if chosen is None and rating is None:
             status = "skipped"
         elif deadline is not None and when is not None and when > deadline:
             status = "late"
-        elif chosen == question.correct:
+        elif (rating is not None and rating != "again") or (chosen is not None and chosen == question.correct):
             status = "correct"
         else:
             status = "wrong"
-        results.append(QuestionResult(question.id, chosen, question.correct, status))
+        results.append(QuestionResult(question.id, chosen, question.correct, status, rating))
     return QuizScore(tuple(results))

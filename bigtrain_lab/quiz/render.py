@@ -9,8 +9,12 @@ import html
 import math
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bigtrain_lab.quiz.bank import Question, QuizScore, Status, check_lang
+from bigtrain_lab.quiz.bank import Question, QuizScore, Rating, Status, check_lang
+
+if TYPE_CHECKING:
+    from bigtrain_lab.quiz.review import ExerciseReminder
 
 UI: dict[str, dict[str, str]] = {
     "en": {
@@ -47,6 +51,23 @@ UI: dict[str, dict[str, str]] = {
         "results": "Results",
         "source": "Source",
         "show_answer": "Show the reviewed answer",
+        "flashcard": "flashcard: answer in your head, then rate yourself",
+        "think": "Think of your answer first (say it aloud, as in an interview), then reveal the reviewed answer.",
+        "reveal": "Show answer",
+        "rate": "How well did you know it?",
+        "again": "Again (did not know)",
+        "hard": "Hard",
+        "good": "Good",
+        "easy": "Easy",
+        "knew": "Knew it",
+        "did_not_know": "Did not know it yet",
+        "your_rating": "Your rating",
+        "reveal_first": "Show the answer, then rate yourself.",
+        "redo_title": "Exercises due for another try",
+        "redo": "re-do exercise {id}",
+        "in_notebook": "in {nb}",
+        "see_lesson": "see",
+        "not_saved": "Progress not saved: {err}",
     },
     "zh": {
         "question_of": "第 {i} 题，共 {n} 题",
@@ -81,6 +102,23 @@ UI: dict[str, dict[str, str]] = {
         "results": "结果",
         "source": "出处",
         "show_answer": "查看参考答案",
+        "flashcard": "闪卡：先在心里作答，再自评",
+        "think": "先想好你的答案（像面试时一样说出来），再查看参考答案。",
+        "reveal": "显示答案",
+        "rate": "你掌握得怎么样？",
+        "again": "重来（不会）",
+        "hard": "困难",
+        "good": "良好",
+        "easy": "简单",
+        "knew": "已掌握",
+        "did_not_know": "尚未掌握",
+        "your_rating": "你的自评",
+        "reveal_first": "请先显示答案，再自评。",
+        "redo_title": "到期需要重做的练习",
+        "redo": "重做练习 {id}",
+        "in_notebook": "位于 {nb}",
+        "see_lesson": "参见",
+        "not_saved": "进度未保存：{err}",
     },
 }
 
@@ -139,6 +177,8 @@ def question_html(question: Question, lang: str = "en", number: int | None = Non
         head.insert(0, ui(lang, "question_of", i=number, n=total))
     if question.is_quiz:
         head.append(ui(lang, "pick_all" if question.multiple else "pick_one"))
+    else:
+        head.append(ui(lang, "flashcard"))
     body = f"<div style='font-size:1.1em;font-weight:600'>{markup(question.question[lang])}</div>"
     if question.choices_prompt is not None:
         body += f"<div style='margin-top:4px'>{markup(question.choices_prompt[lang])}</div>"
@@ -166,16 +206,21 @@ def answer_html(question: Question, lang: str = "en") -> str:
             f"<ul style='margin:2px 0'>{pitfalls}</ul></div>" + lesson_link_html(question, lang))
 
 
-def verdict_html(status: Status, lang: str = "en") -> str:
-    """The coloured verdict line: correct, wrong, not answered or late."""
+def verdict_html(status: Status, lang: str = "en", *, flashcard: bool = False) -> str:
+    """The coloured verdict line: correct, wrong, not answered or late (a flashcard: knew it / did not)."""
+    text = ui(lang, {"correct": "knew", "wrong": "did_not_know"}.get(status, status) if flashcard else status)
     return (f"<div style='color:{COLOURS[status]};font-weight:700;font-size:1.05em'>"
-            f"{MARKS[status]} {ui(lang, status)}</div>")
+            f"{MARKS[status]} {text}</div>")
 
 
-def feedback_html(question: Question, chosen: Sequence[int] | None, status: Status, lang: str = "en") -> str:
-    """Feedback after an answer: the verdict, the right choice(s), the reviewed answer and the pitfalls."""
+def feedback_html(question: Question, chosen: Sequence[int] | None, status: Status, lang: str = "en",
+                  rating: Rating | None = None) -> str:
+    """Feedback after an answer: the verdict, the right choice(s) (a flashcard: the self-rating), the
+    reviewed answer and the pitfalls."""
     lang = check_lang(lang)
-    parts = [verdict_html(status, lang)]
+    parts = [verdict_html(status, lang, flashcard=question.is_flashcard)]
+    if rating is not None:
+        parts.append(f"<div>{ui(lang, 'your_rating')}: <b>{ui(lang, rating)}</b></div>")
     if question.is_quiz:
         if chosen and status != "correct":
             parts.append(f"<div>{ui(lang, 'your_answer')}: {_choices_text(question, chosen, lang)}</div>")
@@ -223,7 +268,7 @@ def review_html(questions: Sequence[Question], score: QuizScore, lang: str = "en
     rows = [f"<h4 style='margin:6px 0'>{ui(lang, 'results')}: {html.escape(score_line(score, lang))}</h4>"]
     for k, (q, r) in enumerate(zip(questions, score.results, strict=True), start=1):
         rows.append(f"<div style='margin-top:10px'>{question_html(q, lang, k, len(questions))}"
-                    f"{feedback_html(q, r.chosen, r.status, lang)}</div>")
+                    f"{feedback_html(q, r.chosen, r.status, lang, r.rating)}</div>")
     return "".join(rows)
 
 
@@ -244,3 +289,32 @@ def question_card_html(question: Question, lang: str = "en", reveal: bool = Fals
                f"<div style='color:#57606a;font-size:0.85em'>{ui(lang, 'source')}: {sources}</div></details>")
     return ("<div class='bt-quiz-card' style='border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;"
             f"margin:6px 0'>{''.join(parts)}{details}</div>")
+
+
+def think_html(lang: str = "en") -> str:
+    """The prompt of a flashcard before its answer is shown."""
+    return f"<div class='bt-quiz-think' style='color:#57606a;margin:4px 0'>{ui(lang, 'think')}</div>"
+
+
+def flashcard_answer_html(question: Question, lang: str = "en") -> str:
+    """A revealed flashcard: the reviewed answer, the pitfalls and the lesson, then the rating prompt."""
+    return (f"<div class='bt-quiz-reveal' style='border-left:4px solid #0969da;padding:4px 10px;margin:6px 0'>"
+            f"{answer_html(question, lang)}</div><div style='font-weight:600'>{ui(lang, 'rate')}</div>")
+
+
+def reminders_html(reminders: Sequence[ExerciseReminder], lang: str = "en") -> str:
+    """The due exercise cards above a drill: "re-do exercise <id> in <notebook>; see <lesson>"."""
+    if not reminders:
+        return ""
+    lang = check_lang(lang)
+    items = []
+    for r in reminders:
+        where = (f" {ui(lang, 'in_notebook', nb='')}<a href='../{html.escape(r.notebook)}' target='_blank'>"
+                 f"<code>{html.escape(r.notebook)}</code></a>" if r.notebook else "")
+        lesson = (f"; {ui(lang, 'see_lesson')} <a href='../{html.escape(r.lesson)}' target='_blank'>"
+                  f"<code>{html.escape(r.lesson)}</code></a>" if r.lesson else "")
+        items.append(f"<li data-exercise='{html.escape(r.exercise_id)}'>"
+                     f"{html.escape(ui(lang, 'redo', id=r.exercise_id))}{where}{lesson}</li>")
+    return (f"<div class='bt-quiz-reminders' style='border:1px solid #d4a72c;background:#fff8c5;"
+            f"padding:4px 10px;margin:4px 0'><b>{ui(lang, 'redo_title')}</b>"
+            f"<ul style='margin:2px 0'>{''.join(items)}</ul></div>")
