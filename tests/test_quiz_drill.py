@@ -22,6 +22,7 @@ from bigtrain_lab.quiz import (
     render,
     shuffle_choices,
 )
+from bigtrain_lab.quiz import bank as bank_module
 from bigtrain_lab.quiz.bank import LANGS, Question
 
 
@@ -33,6 +34,21 @@ def as_flashcard(q: Question) -> Question:
 def a_flashcard() -> Question:
     open_entries = [q for q in load_bank() if q.is_flashcard]
     return open_entries[0] if open_entries else as_flashcard(load_bank()[0])
+
+
+def patch_in_flashcards(monkeypatch: pytest.MonkeyPatch) -> list[Question]:
+    """Make the bank's loader return the bank with an entry of each of two topics turned into a flashcard
+    (the real bank may have none left, and may get some again)."""
+    bank = bank_module.load_bank()
+    chosen = {questions("metrics")[2].id, questions("distributed")[0].id}
+    patched = [as_flashcard(q) if q.id in chosen else q for q in bank]
+    monkeypatch.setattr(bank_module, "load_bank", lambda path=None: list(patched))
+    return patched
+
+
+@pytest.fixture
+def bank_with_flashcards(monkeypatch) -> list[Question]:
+    return patch_in_flashcards(monkeypatch)
 
 
 def check_shuffled(shown: Question) -> None:
@@ -50,7 +66,7 @@ def check_shuffled(shown: Question) -> None:
 # ---- shuffling -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 123])
-def test_draw_shuffles_every_question_with_one_order_for_both_languages(seed):
+def test_draw_shuffles_every_question_with_one_order_for_both_languages(seed, bank_with_flashcards):
     drawn = draw(None, None, seed)
     assert sorted(q.id for q in drawn) == sorted(q.id for q in load_bank()), "every entry is drawn"
     for q in drawn:
@@ -174,7 +190,10 @@ def test_flashcard_again_counts_as_wrong_in_chinese():
         w.rate("meh")
 
 
-def test_quiz_and_mock_interview_reach_every_entry():
+@pytest.mark.parametrize("flashcards", [False, True])
+def test_quiz_and_mock_interview_reach_every_entry(flashcards, request):
+    if flashcards:
+        assert sum(q.is_flashcard for q in request.getfixturevalue("bank_with_flashcards")) == 2
     for topic in sorted({q.topic for q in load_bank()}):
         ids = sorted(q.id for q in questions(topic))
         assert sorted(q.id for q in quiz(topic, seed=0, record=False).questions) == ids

@@ -131,12 +131,12 @@ def _ask_rating(lang: str, ask: Ask, say: Say) -> Rating:
 
 
 def run_drill(questions: Sequence[Question], lang: str = "en", *, reminders: Sequence[ExerciseReminder] = (),
-              store: ReviewStore | None = None, warning: str | None = None, ask: Ask = input,
+              store: ReviewStore | None = None, warning: str | None = None, ask: Ask | None = None,
               say: Say = print) -> QuizScore:
-    """Ask ``questions`` one by one; show feedback after each; record each answer in ``store``.
-
-    Returns the score (questions not reached count as skipped)."""
+    """Ask ``questions`` one by one (``ask``: ``input`` by default); show feedback after each; record each
+    answer in ``store``. Returns the score (questions not reached count as skipped)."""
     lang = check_lang(lang)
+    ask = ask or input
     answers: list[Answer] = [None] * len(questions)
     if warning:
         say(warning)
