@@ -14,12 +14,16 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from bigtrain_lab import curriculum
 from bigtrain_lab.quiz.bank import load_bank
 from bigtrain_lab.quiz.review import EXERCISE_PREFIX, Card, ReviewStoreError, load_cards, review_file, today
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def format_topic_progress(rows: Sequence[TopicProgress]) -> str:
     return "\n".join(lines)
 
 
-def progress_figure(rows: Sequence[TopicProgress]):
+def progress_figure(rows: Sequence[TopicProgress]) -> go.Figure:
     """Three bar charts over the topics: exercises passed (of total), quiz accuracy (%), cards due."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
