@@ -15,7 +15,14 @@ import numpy as np
 
 from bigtrain_lab.grading.registry import Case, Exercise, InputModified, get_exercise
 from bigtrain_lab.grading.result import CaseFailure, CheckResult, format_feedback
-from bigtrain_lab.grading.sandbox import call_with_limit, clone_inputs, describe, same_value
+from bigtrain_lab.grading.sandbox import (
+    call_with_limit,
+    clone_inputs,
+    compare_safely,
+    describe,
+    describe_safely,
+    same_value,
+)
 
 #: When set (by ``bigtrain-lab grade``), every check appends its result as a JSON line to this file.
 RESULTS_ENV_VAR = "BIGTRAIN_LAB_RESULTS"
@@ -68,15 +75,15 @@ def _grade_case(exercise: Exercise, case: Case, candidate: Callable[..., Any],
             return fail(got, f"should raise {case.raises.__name__}, but raised {type(err).__name__}{where}")
         return fail(got, f"your function raised {type(err).__name__}{where}")
     if not same_value((args, kwargs), (case.args, case.kwargs)):
-        return fail(describe(outcome.value), "your function modified its input arguments in place; "
+        return fail(describe_safely(outcome.value), "your function modified its input arguments in place; "
                     "work on a copy (e.g. np.asarray(x).copy() or x.clone())")
     if case.raises is not None:
-        return fail(describe(outcome.value), f"should raise {case.raises.__name__} for this input, "
+        return fail(describe_safely(outcome.value), f"should raise {case.raises.__name__} for this input, "
                     "but returned a value")
     expected = _expected(exercise, case)
-    reason = exercise.compare(outcome.value, expected)
+    reason = compare_safely(exercise.compare, outcome.value, expected)
     if reason is not None:
-        return CaseFailure(case.label, inputs, describe(expected), describe(outcome.value), reason), False
+        return CaseFailure(case.label, inputs, describe(expected), describe_safely(outcome.value), reason), False
     return None, False
 
 

@@ -148,3 +148,71 @@ def array_pair(names: tuple[str, str], *, rtol: float = 1e-9, atol: float = 1e-9
                 return reason
         return None
     return compare
+
+
+# ---- tolerances derived from the floating-point format and the size of the case ---------------------
+# Two correct implementations of the same formula differ only by rounding, and how much depends on the
+# format (its machine epsilon), on how many roundings feed each result (a sum of n terms, a product with
+# inner dimension k) and on the magnitude of what was rounded -- not on one implementation's luck. The
+# bounds below are the classical a-priori ones (Higham, "Accuracy and Stability of Numerical Algorithms",
+# ch. 3-4): each floating-point operation is exact up to a relative error of at most eps (unit roundoff
+# eps / 2, rounded up), so n of them in a chain are within gamma_n = n eps / (1 - n eps) ~ n eps. Two
+# correct implementations are each within the bound of the exact value, hence within twice the bound of
+# each other; ``SAFETY`` (2) covers that. They are norm-wise: an entry near 0 may carry the absolute error
+# of the large terms it came from, so the error allowed is measured against the largest magnitude in the
+# case, not against each entry (an element-wise relative test rejects right answers on such entries).
+
+#: Two correct results are each within the a-priori bound of the exact value: within twice it of each other.
+SAFETY = 2.0
+
+
+def eps(dtype: Any) -> float:
+    """Machine epsilon (the gap between 1.0 and the next float) of a torch or NumPy dtype; float64's for
+    integer or bool dtypes (their values are exact; they are compared as float64)."""
+    if isinstance(dtype, torch.dtype):
+        return float(torch.finfo(dtype).eps) if dtype.is_floating_point else float(np.finfo(np.float64).eps)
+    kind = np.dtype(dtype)
+    return float(np.finfo(kind).eps) if kind.kind in "fc" else float(np.finfo(np.float64).eps)
+
+
+def rounding_bound(steps: float, scale: float, dtype: Any) -> float:
+    """``SAFETY * steps * eps(dtype) * scale``: how far apart two correct results may be when each went
+    through at most ``steps`` roundings (a chain of ``steps`` operations, each exact up to eps relative)
+    of quantities no larger than ``scale`` in magnitude."""
+    return SAFETY * steps * eps(dtype) * scale
+
+
+def sum_bound(n: int, abs_sum: float, dtype: Any) -> float:
+    """The error allowed on a sum of ``n`` terms whose magnitudes add up to ``abs_sum``: recursive
+    summation in any order gives |fl(sum x) - sum x| <= (n - 1) eps sum |x| (Higham, 4.2), so two correct
+    sums are within ``rounding_bound(n - 1, abs_sum, dtype)`` of each other. Note the ``sum |x|``: with
+    cancellation the error is relative to the terms, not to the (possibly tiny) result."""
+    return rounding_bound(max(n - 1, 1), abs_sum, dtype)
+
+
+def matmul_bound(k: int, norm_a: float, norm_b: float, dtype: Any) -> float:
+    """The error allowed on each entry of a product A @ B with inner dimension ``k``: every entry is a
+    k-term dot product, so |fl(AB) - AB| <= k eps |A| |B| entry-wise, and in the max-row-sum norm
+    ||fl(AB) - AB|| <= k eps ||A|| ||B|| (Higham, 3.5). ``norm_a`` and ``norm_b`` are those norms (any
+    consistent upper bounds will do: max-abs entry times the dimension summed over)."""
+    return rounding_bound(k, norm_a * norm_b, dtype)
+
+
+def max_abs(value: Any) -> float:
+    """The largest magnitude in a tensor or array (0.0 when empty), in float64."""
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().double().abs().max()) if value.numel() else 0.0
+    array = np.asarray(value, dtype=np.float64)
+    return float(np.abs(array).max()) if array.size else 0.0
+
+
+def normwise_reason(got: torch.Tensor, expected: torch.Tensor, what: str, allowed: float) -> str | None:
+    """None when max |got - expected| <= ``allowed`` (NaN where expected is NaN accepted), else the reason."""
+    got64, exp64 = got.detach().double(), expected.detach().double()
+    both_nan = torch.isnan(got64) & torch.isnan(exp64)
+    diff = (got64 - exp64).abs().masked_fill(both_nan, 0.0)
+    err = float(diff.max()) if diff.numel() else 0.0
+    if not err <= allowed:  # also catches a NaN error
+        return (f"{what} differs: max |got - expected| = {err:.3g}, more than rounding explains "
+                f"(allowed {allowed:.3g} for {expected.dtype})")
+    return None

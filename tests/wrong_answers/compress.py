@@ -342,7 +342,43 @@ def lr_lowrank_lib(linear, rank):
     return low_rank_factorize(linear, rank)
 
 
-LOWRANK_RIGHT = [lr_sqrt_split, lr_lowrank_lib]
+def lr_sqrt_split_native(linear, rank):
+    # the SVD in the layer's own dtype (float32 for a float32 layer), sqrt(S) on either side
+    _check(linear, rank)
+    U, S, Vh = torch.linalg.svd(linear.weight.detach(), full_matrices=False)
+    r = S[:rank].sqrt()
+    return _pair(linear, rank, r[:, None] * Vh[:rank], U[:, :rank] * r)
+
+
+def lr_s_on_first_native(linear, rank):
+    # first = S Vh, second = U: the singular values on the other side, in the layer's dtype
+    _check(linear, rank)
+    U, S, Vh = torch.linalg.svd(linear.weight.detach(), full_matrices=False)
+    return _pair(linear, rank, S[:rank, None] * Vh[:rank], U[:, :rank])
+
+
+def lr_numpy_svd(linear, rank):
+    # numpy's LAPACK SVD in the layer's dtype, U S on the second layer
+    import numpy as np
+
+    _check(linear, rank)
+    U, S, Vh = np.linalg.svd(linear.weight.detach().numpy(), full_matrices=False)
+    first = torch.from_numpy(np.ascontiguousarray(Vh[:rank]))
+    second = torch.from_numpy(np.ascontiguousarray(U[:, :rank] * S[:rank]))
+    return _pair(linear, rank, first, second)
+
+
+def lr_gram_eigh(linear, rank):
+    # the top eigenvectors of W^T W (in float64) are the right singular vectors: first = V_r^T, second = W V_r
+    _check(linear, rank)
+    W = linear.weight.detach().double()
+    _, V = torch.linalg.eigh(W.T @ W)
+    Vr = V[:, -rank:].flip(1)
+    return _pair(linear, rank, Vr.T.to(linear.weight.dtype), (W @ Vr).to(linear.weight.dtype))
+
+
+LOWRANK_RIGHT = [lr_sqrt_split, lr_lowrank_lib, lr_sqrt_split_native, lr_s_on_first_native, lr_numpy_svd,
+                 lr_gram_eigh]
 
 # ---- compress.LoRALinear -----------------------------------------------------------------------------
 

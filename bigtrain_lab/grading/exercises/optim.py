@@ -24,17 +24,28 @@ import torch
 from torch.optim.adamw import adamw
 from torch.optim.sgd import sgd
 
+from bigtrain_lab.grading.compare import max_abs, normwise_reason, rounding_bound
 from bigtrain_lab.grading.registry import Case, Comparator, Exercise, InputModified, register
 from bigtrain_lab.grading.sandbox import clone_inputs, describe, same_value
 
-#: (rtol, atol) per dtype: float64 results agree to rounding; float32 ones to a few ulps per step.
+#: (rtol, atol) per dtype, for comparators whose error is not rounding (a finite-difference truncation, a
+#: reference computed in a narrower format): given explicitly where used.
 DEFAULT_TOLERANCES = {torch.float64: (1e-9, 1e-12), torch.float32: (1e-5, 1e-6)}
+
+#: Rounding steps allowed by default (``compare.rounding_bound``): an optimizer run of up to 30 steps,
+#: each a handful of operations on values of the size of the parameter and its state, times the
+#: cancellation AdamW's bias correction 1 / (1 - beta2**t) can amplify (up to 1 / (1 - 0.999)).
+DEFAULT_STEPS = 2**14
+
+#: steps(expected) -> how many roundings feed each entry of ``expected`` (or a constant).
+Steps = float | Callable[[torch.Tensor], float]
 
 
 # ---- tensor comparators -------------------------------------------------------------------------
 
 def _tensor_reason(got: Any, expected: torch.Tensor, what: str,
-                   tolerances: dict[torch.dtype, tuple[float, float]]) -> str | None:
+                   tolerances: dict[torch.dtype, tuple[float, float]] | None = None,
+                   steps: Steps | None = None) -> str | None:
     shape = tuple(expected.shape)
     if not isinstance(got, torch.Tensor):
         return (f"expected {what} as a torch.Tensor of shape {shape}, got {type(got).__name__}: "
@@ -46,6 +57,9 @@ def _tensor_reason(got: Any, expected: torch.Tensor, what: str,
     got = got.detach()
     if bool(torch.isnan(got).any()) and not bool(torch.isnan(expected).any()):
         return f"{what} contains NaN (a 0/0, an exp overflow or a fully masked row?)"
+    if tolerances is None:
+        n = steps(expected) if callable(steps) else (DEFAULT_STEPS if steps is None else steps)
+        return normwise_reason(got, expected, what, rounding_bound(n, max_abs(expected), expected.dtype))
     rtol, atol = tolerances.get(expected.dtype, DEFAULT_TOLERANCES[torch.float32])
     if not torch.allclose(got, expected, rtol=rtol, atol=atol):
         err = float((got - expected).abs().max())
@@ -53,20 +67,25 @@ def _tensor_reason(got: Any, expected: torch.Tensor, what: str,
     return None
 
 
-def tensor_close(what: str = "the result", tolerances: dict | None = None) -> Comparator:
-    """A tensor of the expected shape and dtype, NaN-free, close to the expected one (per-dtype tolerance)."""
-    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+def tensor_close(what: str = "the result", tolerances: dict | None = None, *, steps: Steps | None = None
+                 ) -> Comparator:
+    """A tensor of the expected shape and dtype, NaN-free, close to the expected one.
+
+    By default "close" is norm-wise, derived from the dtype and the case: max |got - expected| <=
+    ``compare.rounding_bound(steps, max |expected|, dtype)``, ``steps`` (a number, or a function of the
+    expected tensor) counting the roundings that feed each entry. ``tolerances`` ({dtype: (rtol, atol)},
+    element-wise) is for errors that are not rounding (a finite-difference truncation, say)."""
 
     def compare(got: Any, expected: torch.Tensor) -> str | None:
-        return _tensor_reason(got, expected, what, tol)
+        return _tensor_reason(got, expected, what, tolerances, steps)
 
     return compare
 
 
-def tensor_tuple(names: Sequence[str], tolerances: dict | None = None) -> Comparator:
+def tensor_tuple(names: Sequence[str], tolerances: dict | None = None, *, steps: Steps | None = None
+                 ) -> Comparator:
     """A tuple of ``len(names)`` tensors, each compared like ``tensor_close``; where the expected
     element is None (e.g. no momentum buffer when momentum is 0) any value is accepted."""
-    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     what = f"a tuple of {len(names)} tensors ({', '.join(names)})"
 
     def compare(got: Any, expected: Sequence[Any]) -> str | None:
@@ -75,7 +94,7 @@ def tensor_tuple(names: Sequence[str], tolerances: dict | None = None) -> Compar
         if len(got) != len(names):
             return f"expected {what}, got {len(got)} values"
         for name, value, exp in zip(names, got, expected, strict=True):
-            if exp is not None and (reason := _tensor_reason(value, exp, name, tol)):
+            if exp is not None and (reason := _tensor_reason(value, exp, name, tolerances, steps)):
                 return reason
         return None
 
