@@ -39,24 +39,46 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from bigtrain_lab.grading.notebook_grader import find_notebooks, format_table, grade_notebook
+    from bigtrain_lab.grading.kernel import Limits, sandbox_problem
+    from bigtrain_lab.grading.notebook_grader import (
+        class_summary,
+        find_notebooks,
+        format_table,
+        grade_notebook,
+    )
     from bigtrain_lab.grading.progress import record_reports
 
     notebooks = find_notebooks(args.paths)
     if not notebooks:
         print("no notebooks found in: " + ", ".join(args.paths), file=sys.stderr)
         return 2
+    if args.sandbox:
+        problem = sandbox_problem()
+        if problem:
+            print(f"--sandbox is not available here: {problem}", file=sys.stderr)
+            return 2
+        print("sandbox: each kernel runs under bubblewrap, without network, and can write only to its own "
+              "scratch folder")
+    else:
+        print("no sandbox: each kernel runs in its own scratch folder with its own HOME, but with your user's "
+              "rights (it could read or write your files, or use the network); use --sandbox for code you "
+              "do not trust")
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb, output_bytes=int(args.output_mb * 1e6),
+                    sandbox=args.sandbox)
     reports = []
     for i, path in enumerate(notebooks, start=1):
         print(f"[{i}/{len(notebooks)}] grading {path} ...", flush=True)
-        report = grade_notebook(path, timeout=args.timeout)
+        report = grade_notebook(path, limits=limits)
         print(f"    {report.status} in {report.seconds:.1f} s" + (f": {report.message}" if report.message else ""),
               flush=True)
         reports.append(report)
     print()
     print(format_table(reports))
     if args.json:
-        payload = {"notebooks": [r.to_dict() for r in reports], "passed": all(r.passed for r in reports)}
+        payload = {"notebooks": [r.to_dict() for r in reports], "passed": all(r.passed for r in reports),
+                   "class_summary": class_summary(reports),
+                   "limits": {"timeout_s": limits.timeout, "memory_mb": limits.memory_mb,
+                              "output_bytes": limits.output_bytes, "sandbox": limits.sandbox}}
         Path(args.json).write_text(json.dumps(payload, indent=1), encoding="utf-8")
         print(f"JSON written to {args.json}")
     if not args.no_progress:
@@ -174,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     grade.add_argument("--timeout", type=float, default=600.0, metavar="S",
                        help="time limit for each notebook in seconds (default 600)")
+    grade.add_argument("--memory-mb", type=int, default=4096, metavar="MB",
+                       help="stop a kernel whose processes use more resident memory than this (default 4096)")
+    grade.add_argument("--output-mb", type=float, default=2.0, metavar="MB",
+                       help="stop a notebook that prints more than this (default 2)")
+    grade.add_argument("--sandbox", action="store_true",
+                       help="run each kernel under bubblewrap: no network, file system read-only outside its "
+                            "scratch folder (refused where bubblewrap cannot run)")
     grade.add_argument("--no-progress", action="store_true", help="do not record results for `progress`")
     grade.set_defaults(func=_cmd_grade)
 

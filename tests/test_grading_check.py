@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bigtrain_lab.grading import CheckResult, UnknownExerciseError, check, exercise_ids, get_exercise
-from bigtrain_lab.grading.check import RESULTS_ENV_VAR
+from bigtrain_lab.quiz.review import exercise_card, load_cards
 from tests.wrong_answers import metrics as metrics_answers
 
 # The banks of right and wrong answers run in tests/test_grading_tolerance.py (many seeds, one place).
@@ -162,11 +162,10 @@ def test_result_renders_in_notebook_and_terminal():
     json.dumps(bad.to_dict())
 
 
-def test_results_are_appended_for_the_grader(tmp_path, monkeypatch):
-    path = tmp_path / "results.jsonl"
-    monkeypatch.setenv(RESULTS_ENV_VAR, str(path))
+def test_checks_feed_the_review_schedule():
+    """A miss puts the exercise in box 1 (due again today), a pass moves it up (what `quiz()` reminds of)."""
     check("metrics.roc_auc", metrics_answers.auc_pairwise)
     check("metrics.regression_errors", metrics_answers.reg_swapped)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(e["exercise_id"], e["passed"]) for e in lines] == [("metrics.roc_auc", True),
-                                                                ("metrics.regression_errors", False)]
+    cards = load_cards()
+    assert cards[exercise_card("metrics.regression_errors")].box == 1
+    assert cards[exercise_card("metrics.roc_auc")].box == 2

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
-import os
 import secrets
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +13,7 @@ import numpy as np
 from bigtrain_lab.grading.registry import Case, Exercise, InputModified, get_exercise
 from bigtrain_lab.grading.result import CaseFailure, CheckResult, format_feedback
 from bigtrain_lab.grading.sandbox import (
+    CallOutcome,
     call_with_limit,
     clone_inputs,
     compare_safely,
@@ -23,9 +21,6 @@ from bigtrain_lab.grading.sandbox import (
     describe_safely,
     same_value,
 )
-
-#: When set (by ``bigtrain-lab grade``), every check appends its result as a JSON line to this file.
-RESULTS_ENV_VAR = "BIGTRAIN_LAB_RESULTS"
 
 
 def _describe_inputs(case: Case) -> str:
@@ -44,11 +39,15 @@ def _expected(exercise: Exercise, case: Case) -> Any:
     return _driven(exercise, exercise.reference)(*args, **kwargs)
 
 
+#: call(fn, args, kwargs, time_limit) -> CallOutcome: in-process (``call_with_limit``) or in a kernel.
+Caller = Callable[[Callable[..., Any], tuple, dict, float], CallOutcome]
+
+
 def _grade_case(exercise: Exercise, case: Case, candidate: Callable[..., Any],
-                time_limit: float) -> tuple[CaseFailure | None, bool]:
+                time_limit: float, call: Caller = call_with_limit) -> tuple[CaseFailure | None, bool]:
     """Run one case. Returns (failure or None, whether to stop checking further cases)."""
     args, kwargs = clone_inputs((case.args, case.kwargs))
-    outcome = call_with_limit(_driven(exercise, candidate), args, kwargs, time_limit)
+    outcome = call(_driven(exercise, candidate), args, kwargs, time_limit)
     inputs = _describe_inputs(case)
     expected_text = f"raises {case.raises.__name__}" if case.raises else ""
 
@@ -105,17 +104,37 @@ def check(exercise_id: str, candidate: Callable[..., Any], *, seed: int | None =
                     f"{type(candidate).__name__}. Pass the function itself: check({exercise_id!r}, my_function)")
         result = CheckResult(exercise_id, False, 0.0, feedback, seed=seed, hint=exercise.hint,
                              lesson=exercise.lesson)
-        _record(result)
+        _remember(result)
         return result
 
+    result = run_cases(exercise, candidate, seed, limit)
+    _remember(result)
+    return result
+
+
+#: before_case(index, case): called before each case is run (the grader names the case for the kernel).
+BeforeCase = Callable[[int, Case], None]
+
+
+def run_cases(exercise: Exercise, candidate: Callable[..., Any], seed: int, limit: float,
+              call: Caller = call_with_limit, before_case: BeforeCase | None = None) -> CheckResult:
+    """Draw the cases with ``seed``, run ``candidate`` on each through ``call`` and compare with the
+    reference (computed here). Shared by ``check`` (in-process) and ``bigtrain-lab grade`` (the candidate
+    in a kernel, the verdict here). An exception from ``call`` itself (a kernel that died) stops the run
+    and is reported on the case it stopped at."""
     cases = exercise.make_cases(np.random.default_rng(seed))
     first_failure: CaseFailure | None = None
     passed_labels: list[str] = []
     note = ""
     for i, case in enumerate(cases):
+        if before_case is not None:
+            before_case(i, case)
         with warnings.catch_warnings():  # a candidate's (or sklearn's) warnings are noise here
             warnings.simplefilter("ignore")
-            failure, stop = _grade_case(exercise, case, candidate, limit)
+            try:
+                failure, stop = _grade_case(exercise, case, candidate, limit, call)
+            except CallerLost as lost:
+                failure, stop = CaseFailure(case.label, _describe_inputs(case), "", "(no answer)", str(lost)), True
         if failure is None:
             passed_labels.append(case.label)
         elif first_failure is None:
@@ -127,19 +146,18 @@ def check(exercise_id: str, candidate: Callable[..., Any], *, seed: int | None =
             break
     n_passed = len(passed_labels)
     passed = n_passed == len(cases)
-    feedback = format_feedback(exercise_id, passed, n_passed, len(cases), first_failure,
+    feedback = format_feedback(exercise.id, passed, n_passed, len(cases), first_failure,
                                "" if passed else exercise.hint, note)
-    result = CheckResult(exercise_id, passed, n_passed / len(cases), feedback, len(cases), n_passed, seed,
-                         first_failure, exercise.hint, exercise.lesson, passed_labels)
-    _record(result)
-    return result
+    return CheckResult(exercise.id, passed, n_passed / len(cases), feedback, len(cases), n_passed, seed,
+                       first_failure, exercise.hint, exercise.lesson, passed_labels)
 
 
-def _record(result: CheckResult) -> None:
-    """Append the result to the grader's results file when running under ``bigtrain-lab grade``."""
-    path = os.environ.get(RESULTS_ENV_VAR)
-    if not path:
-        return
-    entry = {"time": time.time(), **result.to_dict()}
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, default=str) + "\n")
+class CallerLost(Exception):
+    """Raised by a ``Caller`` when it can no longer run the candidate at all (its kernel died)."""
+
+
+def _remember(result: CheckResult) -> None:
+    """Feed the learner's review schedule (a miss comes back soon, a pass later); never raises."""
+    from bigtrain_lab.quiz.review import record_check
+
+    record_check(result.exercise_id, result.passed)

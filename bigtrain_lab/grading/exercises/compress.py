@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import torch.nn.utils.prune as prune
 
 from bigtrain_lab.compress.lowrank import LoRALinear
+from bigtrain_lab.grading import probe
 from bigtrain_lab.grading.compare import WrongKind, as_real
 from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Exercise, register
@@ -478,12 +479,14 @@ register(Exercise(
 
 def run_lora(cls: Callable[..., Any], weight: torch.Tensor, bias: torch.Tensor | None, rank: int, alpha: float,
              x: torch.Tensor, A: torch.Tensor, B: torch.Tensor) -> Any:
-    """Build ``cls(base, rank, alpha)`` and probe what the exercise specifies, in order."""
+    """Build ``cls(base, rank, alpha)`` and probe what the exercise specifies, in order. The object is
+    probed through ``probe``, so the same steps run on it in-process or where it lives, in a kernel."""
     base = _linear_from(weight, bias)
     layer = cls(base, rank, alpha)
-    if not isinstance(layer, nn.Module):
-        return Problem(f"LoRALinear(...) should build an nn.Module, got {type(layer).__name__}")
-    a, b = getattr(layer, "A", None), getattr(layer, "B", None)
+    facts = probe.module_facts(layer, ("A", "B"))
+    if not facts["is_module"]:
+        return Problem(f"LoRALinear(...) should build an nn.Module, got {facts['type']}")
+    a, b = facts["attrs"]["A"], facts["attrs"]["B"]
     if not isinstance(a, nn.Parameter) or not isinstance(b, nn.Parameter):
         return Problem("store the adapters as nn.Parameter attributes named A (rank x in_features) and "
                        "B (out_features x rank)")
@@ -494,24 +497,24 @@ def run_lora(cls: Callable[..., Any], weight: torch.Tensor, bias: torch.Tensor |
         return Problem("B must start at zero, so that the layer starts equal to the base layer")
     if not bool(a.detach().ne(0).any()):
         return Problem("A must start random (not zero): with A = B = 0 no gradient ever reaches either")
-    trainable = sorted(n for n, p in layer.named_parameters() if p.requires_grad)
-    if trainable != ["A", "B"]:
-        return Problem(f"only A and B may be trainable; trainable parameters: {trainable} (freeze the base: "
-                       "requires_grad_(False) on its parameters)")
-    y0 = layer(x).detach()
-    with torch.no_grad():
-        a.copy_(A)
-        b.copy_(B)
-    y1 = layer(x)
-    y1.square().sum().backward()
-    if a.grad is None or b.grad is None:
+    if facts["trainable"] != ["A", "B"]:
+        return Problem(f"only A and B may be trainable; trainable parameters: {facts['trainable']} (freeze the "
+                       "base: requires_grad_(False) on its parameters)")
+    y0 = probe.forward(layer, x)
+    probe.assign(layer, {"A": A, "B": B})
+    y1, grads = probe.forward_backward(layer, x, ("A", "B"))
+    if grads["A"] is None or grads["B"] is None:
         return Problem("no gradient reached A or B: use them (as parameters) in forward")
-    merged = layer.merge()
+    before = probe.module_facts(layer)["state"]
+    merged = probe.call_method(layer, "merge")
+    after = probe.module_facts(layer)["state"]
+    if before.keys() != after.keys() or any(not torch.equal(before[k], after[k]) for k in before):
+        return Problem("merge() changed the layer it was called on: build a new nn.Linear, leave self alone")
     if not isinstance(merged, nn.Linear):
         return Problem(f"merge() should return an nn.Linear, got {type(merged).__name__}")
     with torch.no_grad():
         y2 = merged(x)
-    return y0, y1.detach(), a.grad.detach().clone(), b.grad.detach().clone(), y2.detach()
+    return y0, y1, grads["A"], grads["B"], y2.detach()
 
 
 #: Roundings behind each checked value: products over in_features and the rank (both <= 24 here), the

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from bigtrain_lab.distributed.allreduce import RingRun, ring_allreduce, run_workers
+from bigtrain_lab.distributed.allreduce import Message, RingRun, ring_allreduce
+from bigtrain_lab.grading import probe
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
 
@@ -105,7 +106,11 @@ register(Exercise(
 # ---- distributed.ring_allreduce ------------------------------------------------------------------------
 
 def _run_ring(fn, tensors):
-    return run_workers(fn, tensors, recv_timeout_s=2.0)
+    """Every worker's result and every message, from the ring run where ``fn`` lives (``probe.run_ring``)."""
+    results, messages = probe.run_ring(fn, tensors)
+    return RingRun(world_size=len(tensors), numel=tensors[0].numel(), results=list(results),
+                   messages=[Message(*m) for m in messages],
+                   expected_sum=torch.stack([t.detach() for t in tensors]).sum(0))
 
 
 def _ring_reason(got: RingRun, expected: RingRun) -> str | None:

@@ -1,0 +1,105 @@
+"""What a runner does to a candidate object beyond calling it, the same in-process and in a learner's kernel.
+
+``check()`` runs these on the learner's object in its own process; ``bigtrain-lab grade`` holds only a
+``RemoteObject`` for an object that lives in the learner's kernel, and each function below then sends
+its name to the kernel, where the kernel-side agent runs this very module's code on the real object and
+sends back data. A runner written with these functions therefore grades both ways alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+
+def _remote(obj: Any) -> bool:
+    return getattr(type(obj), "__bigtrain_remote__", False) is True
+
+
+def _dispatched(fn: Callable[..., Any]) -> Callable[..., Any]:
+    name = fn.__name__
+
+    def wrapper(obj: Any, *args: Any) -> Any:
+        if _remote(obj):
+            return obj.remote_op(name, *args)
+        return fn(obj, *args)
+
+    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = name, fn.__doc__, fn
+    return wrapper
+
+
+@_dispatched
+def module_facts(obj: Any, attrs: Sequence[str] = ()) -> dict:
+    """Is it an ``nn.Module``; the names of its trainable parameters; the values of the ``attrs`` it has
+    (tensors and parameters keep their kind, anything else is ``None``); and a snapshot of every
+    parameter and buffer (to tell whether a later call changed the object)."""
+    is_module = isinstance(obj, torch.nn.Module)
+    values: dict[str, Any] = {}
+    for name in attrs:
+        value = getattr(obj, name, None)
+        values[name] = value.detach().clone() if type(value) is torch.Tensor else (
+            torch.nn.Parameter(value.detach().clone(), requires_grad=value.requires_grad)
+            if type(value) is torch.nn.Parameter else None)
+    state: dict[str, torch.Tensor] = {}
+    trainable: list[str] = []
+    if is_module:
+        for pname, p in obj.named_parameters():
+            state[pname] = p.detach().clone()
+            if p.requires_grad:
+                trainable.append(pname)
+        for bname, b in obj.named_buffers():
+            state[f"buffer:{bname}"] = b.detach().clone()
+    return {"is_module": is_module, "type": type(obj).__name__, "trainable": sorted(trainable),
+            "attrs": values, "state": state}
+
+
+@_dispatched
+def forward(obj: Any, x: torch.Tensor) -> torch.Tensor:
+    """``obj(x)``, detached."""
+    out = obj(x)
+    return out.detach() if isinstance(out, torch.Tensor) else out
+
+
+@_dispatched
+def assign(obj: Any, values: dict) -> None:
+    """Copy each tensor of ``values`` into the attribute of that name, without recording gradients."""
+    with torch.no_grad():
+        for name, value in values.items():
+            getattr(obj, name).copy_(value)
+
+
+@_dispatched
+def forward_backward(obj: Any, x: torch.Tensor, names: Sequence[str]) -> tuple:
+    """``y = obj(x)``, then ``y.square().sum().backward()``: y (detached) and the gradient of each named
+    attribute (``None`` where none arrived)."""
+    y = obj(x)
+    y.square().sum().backward()
+    grads = {}
+    for name in names:
+        grad = getattr(getattr(obj, name, None), "grad", None)
+        grads[name] = grad.detach().clone() if isinstance(grad, torch.Tensor) else None
+    return y.detach(), grads
+
+
+@_dispatched
+def call_method(obj: Any, name: str, *args: Any) -> Any:
+    """``getattr(obj, name)(*args)``."""
+    return getattr(obj, name)(*args)
+
+
+@_dispatched
+def run_ring(fn: Any, tensors: list) -> tuple[list, list[tuple[int, int, int, int]]]:
+    """Run ``fn`` as every worker of the simulated ring (``bigtrain_lab.distributed.allreduce``): each
+    worker's result and every message sent, as ``(index, src, dst, numel)``."""
+    from bigtrain_lab.distributed.allreduce import run_workers
+
+    run = run_workers(fn, tensors, recv_timeout_s=2.0)
+    return list(run.results), [(m.index, m.src, m.dst, m.numel) for m in run.messages]
+
+
+#: The operations a kernel-side agent may run, by name.
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    f.__name__: f.__wrapped__ for f in (module_facts, forward, assign, forward_backward, call_method, run_ring)
+}
