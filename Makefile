@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.bigtrain-lab-installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: venv lab lab-headless test lint
+.PHONY: venv lab lab-headless test sweep lint
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lab-headless: $(STAMP)
 PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## Every right answer in tests/wrong_answers over 200 seeds per exercise: zero rejections (~7 min on 2 cores).
+sweep: $(STAMP)
+	BIGTRAIN_LAB_SWEEP_SEEDS=200 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load -q tests/test_grading_tolerance.py -k never_rejected
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -68,7 +68,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     reports = []
     for i, path in enumerate(notebooks, start=1):
         print(f"[{i}/{len(notebooks)}] grading {path} ...", flush=True)
-        report = grade_notebook(path, limits=limits)
+        report = grade_notebook(path, limits=limits, forbid_imports=not args.allow_imports)
         print(f"    {report.status} in {report.seconds:.1f} s" + (f": {report.message}" if report.message else ""),
               flush=True)
         reports.append(report)
@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--sandbox", action="store_true",
                        help="run each kernel under bubblewrap: no network, file system read-only outside its "
                             "scratch folder (refused where bubblewrap cannot run)")
+    grade.add_argument("--allow-imports", action="store_true",
+                       help="do not fail exercises whose graded cells import the library that is the answer "
+                            "(e.g. sklearn.metrics for the metrics exercises)")
     grade.add_argument("--no-progress", action="store_true", help="do not record results for `progress`")
     grade.set_defaults(func=_cmd_grade)
 

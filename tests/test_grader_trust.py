@@ -231,3 +231,46 @@ def test_sandbox_refused_with_a_reason_where_it_cannot_run(tmp_path, monkeypatch
                     'check("metrics.roc_auc", roc_auc)')
     assert main(["grade", str(path), "--sandbox", "--no-progress"]) == 2
     assert "bubblewrap" in capsys.readouterr().err
+
+
+# ---- forbidden imports -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("cells", "reason"), [
+    (["from sklearn import metrics", "def roc_auc(y, s):\n    return metrics.roc_auc_score(y, s)"],
+     "uses metrics.roc_auc_score (sklearn.metrics"),
+    (["import sklearn.metrics as skm", "def helper(y, s):\n    return skm.roc_auc_score(y, s)",
+      "def roc_auc(y, s):\n    return helper(y, s)"], "uses skm.roc_auc_score"),
+    (["def roc_auc(y, s):\n    from bigtrain_lab.grading import get_exercise\n"
+      "    return get_exercise('metrics.roc_auc').reference(y, s)"], "bigtrain_lab.grading.get_exercise"),
+    (["from sklearn.metrics import roc_auc_score\nprint(roc_auc_score([0, 1], [0, 1]))  # a demo, not graded",
+      "def roc_auc(y, s):\n    return 0.5"], None),
+])
+def test_forbidden_imports_are_found_in_the_graded_cells_only(cells, reason):
+    from bigtrain_lab.grading.imports import forbidden_use
+
+    found = forbidden_use(cells, "roc_auc", "metrics.roc_auc")
+    assert (found is None) if reason is None else (reason in found), found
+
+
+def test_the_solutions_use_no_forbidden_import(root):
+    from bigtrain_lab.grading.imports import forbidden_use
+
+    for path in sorted((root / "solutions").glob("*.ipynb")):
+        nb = nbformat.read(path, 4)
+        sources = [c.source if c.cell_type == "code" else "" for c in nb.cells]
+        for exercise_id, expression in checked_functions(nb).items():
+            assert forbidden_use(sources, expression, exercise_id) is None, (path.name, exercise_id)
+
+
+def test_a_forbidden_import_fails_the_row_with_the_reason(tmp_path):
+    path = notebook(tmp_path / "sklearn.ipynb", "from bigtrain_lab.grading import check",
+                    "from sklearn.metrics import roc_auc_score\n"
+                    "def roc_auc(y_true, y_score):\n"
+                    "    if len(set(map(int, y_true))) < 2:\n"
+                    "        raise ValueError('needs both classes')  # sklearn now warns and returns nan\n"
+                    "    return roc_auc_score(y_true, y_score)",
+                    'check("metrics.roc_auc", roc_auc)')
+    [row] = grade_notebook(path).checks
+    assert not row["passed"] and "forbidden import" in row["feedback"] and "sklearn.metrics" in row["feedback"]
+    [row] = grade_notebook(path, forbid_imports=False).checks
+    assert row["passed"]

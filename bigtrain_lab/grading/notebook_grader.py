@@ -27,6 +27,7 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from bigtrain_lab.grading.check import CallerLost, run_cases
+from bigtrain_lab.grading.imports import forbidden_use
 from bigtrain_lab.grading.kernel import GradingClient, Limits, SandboxUnavailable, confined_kernel, kernel_log
 from bigtrain_lab.grading.registry import UnknownExerciseError, get_exercise
 from bigtrain_lab.grading.remote import KernelLost, KernelSession, RemoteFunction, RemoteTimeout
@@ -166,11 +167,14 @@ def _run_notebook(client: GradingClient, nb: nbformat.NotebookNode) -> tuple[str
 
 
 def grade_notebook(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT, limits: Limits | None = None,
-                   kernel_name: str = "python3", seed: int | None = None) -> NotebookReport:
+                   kernel_name: str = "python3", seed: int | None = None,
+                   forbid_imports: bool = True) -> NotebookReport:
     """Execute one notebook in a fresh, confined kernel and grade each exercise it checks.
 
     ``limits`` (default: ``Limits(timeout=timeout)``) bounds the run; ``seed`` fixes the cases (default:
-    a secret one per exercise, never sent to the kernel before its notebook has run).
+    a secret one per exercise, never sent to the kernel before its notebook has run); with
+    ``forbid_imports`` an exercise whose graded cells use a forbidden import (``imports.py``) fails with
+    the reason.
     """
     path = Path(path)
     limits = limits or Limits(timeout=timeout)
@@ -186,6 +190,9 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
         return NotebookReport(str(path), "no checks",
                               "no `check(\"topic.name\", ...)` call found: nothing to grade")
 
+    sources = [c.source if c.cell_type == "code" else "" for c in nb.cells]
+    breaches = {i: why for i, e in wanted.items()
+                if forbid_imports and (why := forbidden_use(sources, e, i))}
     checks: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bigtrain-grade-") as tmp:
         try:
@@ -205,6 +212,12 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
     checks += [_missing(i, f"{never} ({status}: {message})") for i in wanted if i not in graded]
     order = list(wanted)
     checks.sort(key=lambda c: order.index(c["exercise_id"]))
+    for row in checks:
+        if row["exercise_id"] in breaches:
+            row.update(passed=False, score=0.0, first_failing_case="forbidden import",
+                       feedback=f"NOT ACCEPTED {row['exercise_id']}: a graded cell uses a forbidden import: "
+                                f"{breaches[row['exercise_id']]}. Write it yourself; the library is the "
+                                f"reference it is compared with.")
     return NotebookReport(str(path), status, message, time.perf_counter() - start, checks)
 
 
