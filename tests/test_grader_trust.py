@@ -152,7 +152,7 @@ def test_time_memory_and_output_limits_each_get_their_row(tmp_path, capsys):
         notebook(tmp_path / "d_good.ipynb", "from bigtrain_lab.grading import check", RIGHT_AUC, check_cell),
     ]
     out = tmp_path / "grades.json"
-    code = main(["grade", *map(str, paths), "--timeout", "40", "--memory-mb", "1500", "--output-mb", "0.5",
+    code = main(["grade", *map(str, paths), "--timeout", "30", "--memory-mb", "1500", "--output-mb", "0.5",
                  "--json", str(out), "--no-progress"])
     assert code == 1
     data = json.loads(out.read_text())
@@ -164,7 +164,7 @@ def test_time_memory_and_output_limits_each_get_their_row(tmp_path, capsys):
     for name in ("a_slow.ipynb", "b_greedy.ipynb", "c_chatty.ipynb"):
         assert by_name[name]["checks"][0]["feedback"].startswith("this check never ran")
     assert by_name["d_good.ipynb"]["passed"]  # the run went on after three stopped kernels
-    assert data["limits"] == {"timeout_s": 40.0, "memory_mb": 1500, "output_bytes": 500000, "sandbox": False}
+    assert data["limits"] == {"timeout_s": 30.0, "memory_mb": 1500, "output_bytes": 500000, "sandbox": False}
     assert data["class_summary"]["metrics.roc_auc"] == {
         "notebooks": 4, "passed": 1, "most_common_first_failure": None, "most_common_first_failure_count": 0}
     text = capsys.readouterr().out
