@@ -27,8 +27,9 @@ lab-headless: $(STAMP)
 	$(BIN)/bigtrain-lab lab --no-browser $(LAB_ARGS)
 
 ## The whole suite: unit tests, nbval over notebooks/, grader tests, browser test; PYTEST_WORKERS files at a
-## time (pytest-xdist; 0 = serial). Extra arguments: PYTEST_ARGS="-k metrics".
-PYTEST_WORKERS ?= 2
+## time (pytest-xdist; 0 = serial). Three on two cores: the grader's and browser tests wait on kernels and
+## servers much of the time. Extra arguments: PYTEST_ARGS="-k metrics".
+PYTEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
