@@ -432,7 +432,16 @@ class LoRAMergeForgetsScaling(_LoRABase):
         return self.B @ self.A
 
 
-LORA_WRONG = [LoRANoScaling, LoRABaseNotFrozen, LoRABothRandom, LoRAMergeForgetsScaling]
+class LoRAMergeInPlace(_LoRABase):
+    def merge(self):
+        # right weights, but folds the update into the base layer it was called on (a second merge, or the
+        # next forward, now adds the update twice) and hands that layer out
+        with torch.no_grad():
+            self.base.weight += self.delta()
+        return self.base
+
+
+LORA_WRONG = [LoRANoScaling, LoRABaseNotFrozen, LoRABothRandom, LoRAMergeForgetsScaling, LoRAMergeInPlace]
 
 
 class LoRAEinsum(_LoRABase):
