@@ -14,7 +14,12 @@ from nbformat.v4 import new_code_cell, new_notebook
 from bigtrain_lab.cli import main
 from bigtrain_lab.grading import check, wire
 from bigtrain_lab.grading.kernel import Limits, sandbox_problem
-from bigtrain_lab.grading.notebook_grader import checked_functions, class_summary, grade_notebook
+from bigtrain_lab.grading.notebook_grader import (
+    NotebookReport,
+    checked_functions,
+    class_summary,
+    grade_notebook,
+)
 
 FORGED = Path(__file__).parent / "forged"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -115,12 +120,15 @@ def test_a_right_answer_still_passes_and_the_class_summary_names_the_missed_case
     right = grade_notebook(notebook(tmp_path / "right.ipynb", "from bigtrain_lab.grading import check",
                                     RIGHT_AUC, 'check("metrics.roc_auc", roc_auc)'))
     assert right.passed, right.checks
-    wrong = grade_notebook(notebook(tmp_path / "wrong.ipynb", "from bigtrain_lab.grading import check",
-                                    WRONG_AUC, 'check("metrics.roc_auc", roc_auc)'), seed=SEED)
-    summary = class_summary([right, wrong, wrong])
-    assert summary["metrics.roc_auc"]["notebooks"] == 3 and summary["metrics.roc_auc"]["passed"] == 1
-    assert summary["metrics.roc_auc"]["most_common_first_failure"] == wrong.checks[0]["first_failing_case"]
-    assert summary["metrics.roc_auc"]["most_common_first_failure_count"] == 2
+    assert right.checks[0]["first_failing_case"] is None
+
+    def wrong(case: str) -> NotebookReport:
+        return NotebookReport("w.ipynb", "ok", checks=[{"exercise_id": "metrics.roc_auc", "passed": False,
+                                                        "score": 0.1, "feedback": "", "first_failing_case": case}])
+
+    summary = class_summary([right, wrong("ties"), wrong("only one class present"), wrong("ties")])
+    assert summary == {"metrics.roc_auc": {"notebooks": 4, "passed": 1, "most_common_first_failure": "ties",
+                                           "most_common_first_failure_count": 2}}
 
 
 def test_a_candidate_that_hangs_or_swallows_the_interrupt_is_stopped(tmp_path):
