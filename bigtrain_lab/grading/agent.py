@@ -105,16 +105,12 @@ def _error(exc: BaseException) -> dict:
 
 
 def _respond(result: Any) -> dict:
-    try:
-        wire.encode(result, strict=True)
-        return {"kind": "data", "value": result}
-    except BaseException:  # noqa: BLE001 - not data, or a value whose methods raise while being read
-        pass
-    if type(result) in (list, tuple, dict):  # a container: its unsendable parts travel as placeholders
+    # checked here, written once by ``serve``; a container's unsendable parts travel as placeholders
+    for strict in (True, False) if type(result) in (list, tuple, dict) else (True,):
         try:
-            wire.encode(result)
+            wire.check_sendable(result, strict=strict)
             return {"kind": "data", "value": result}
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001 - not data, or a value whose methods raise while being read
             pass
     handle = len(_handles) + 1
     _handles[handle] = result

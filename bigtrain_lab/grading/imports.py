@@ -55,11 +55,14 @@ def _under(dotted: str, forbidden: Iterable[str]) -> str | None:
     return None
 
 
-def _parse(source: str) -> ast.Module | None:
+def parse_cell(source: str) -> tuple[str, ast.Module] | None:
+    """A code cell as plain Python (IPython's magics and shell escapes turned into calls) and its syntax
+    tree; None for a cell that is not Python."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
-        return ast.parse(TransformerManager().transform_cell(source))
+        python = TransformerManager().transform_cell(source)
+        return python, ast.parse(python)
     except (SyntaxError, ValueError):
         return None
 
@@ -130,11 +133,14 @@ def forbidden_use(cell_sources: list[str], expression: str, exercise_id: str) ->
     forbidden = forbidden_for(exercise_id)
     if not forbidden:
         return None
-    trees = [_parse(s) for s in cell_sources]
+    trees = [parsed[1] if (parsed := parse_cell(s)) else None for s in cell_sources]
     aliases = _aliases(t for t in trees if t is not None)
     defined = {i: _defined_names(t) for i, t in enumerate(trees) if t is not None}
-    wanted = {n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)} \
-        if _is_expression(expression) else set()
+    try:
+        checked = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        checked = None
+    wanted = {n.id for n in ast.walk(checked) if isinstance(n, ast.Name)} if checked else set()
     cells: list[int] = []
     while wanted:
         name = wanted.pop()
@@ -152,15 +158,6 @@ def forbidden_use(cell_sources: list[str], expression: str, exercise_id: str) ->
         for node in graded:
             if reason := _uses(node, aliases, forbidden):
                 return f"cell {i + 1}: {reason}"
-    if reason := _uses(ast.parse(expression, mode="eval"), aliases, forbidden) if _is_expression(expression) \
-            else None:
+    if checked is not None and (reason := _uses(checked, aliases, forbidden)):
         return f"the checked expression {reason}"
     return None
-
-
-def _is_expression(source: str) -> bool:
-    try:
-        ast.parse(source, mode="eval")
-    except SyntaxError:
-        return False
-    return True

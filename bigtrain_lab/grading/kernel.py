@@ -113,42 +113,30 @@ class GradingClient(NotebookClient):
         self.stopped: tuple[str, str] | None = None
         self.output_size = 0
         self.code_limit = 60.0
-        self._watch: threading.Thread | None = None
         self._done = threading.Event()
 
     # ---- limits -----------------------------------------------------------------------------------
-    def _kernel_process(self) -> psutil.Process | None:
+    def _kernel_processes(self) -> list[psutil.Process]:
+        """The kernel's process and all its descendants (bubblewrap's child, workers it started)."""
         try:
-            return psutil.Process(self.km.provisioner.process.pid)  # type: ignore[union-attr]
+            root = psutil.Process(self.km.provisioner.process.pid)  # type: ignore[union-attr]
+            return [root, *root.children(recursive=True)]
         except (AttributeError, psutil.Error):
-            return None
+            return []
 
     def stop(self, limit: str, message: str) -> None:
         """Record which limit was hit and kill the kernel's whole process tree."""
         if self.stopped is None:
             self.stopped = (limit, message)
-        root = self._kernel_process()
-        if root is None:
-            return
-        try:
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            procs = [root]
-        for p in procs:
+        for p in self._kernel_processes():
             with suppress(psutil.Error):
                 p.kill()
 
     def _memory_mb(self) -> float:
-        root = self._kernel_process()
-        if root is None:
-            return 0.0
         total = 0
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                with suppress(psutil.Error):
-                    total += p.memory_info().rss
-        except psutil.Error:
-            return 0.0
+        for p in self._kernel_processes():
+            with suppress(psutil.Error):
+                total += p.memory_info().rss
         return total / 2**20
 
     def start_watchdog(self) -> None:
@@ -160,8 +148,7 @@ class GradingClient(NotebookClient):
                                         f"{self.limits.memory_mb} MB, and was stopped")
                     return
 
-        self._watch = threading.Thread(target=watch, daemon=True, name="bigtrain-memory-watchdog")
-        self._watch.start()
+        threading.Thread(target=watch, daemon=True, name="bigtrain-memory-watchdog").start()
 
     def stop_watchdog(self) -> None:
         self._done.set()

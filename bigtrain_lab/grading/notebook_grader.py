@@ -27,10 +27,10 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from bigtrain_lab.grading.check import CallerLost, run_cases
-from bigtrain_lab.grading.imports import forbidden_use
+from bigtrain_lab.grading.imports import forbidden_use, parse_cell
 from bigtrain_lab.grading.kernel import GradingClient, Limits, SandboxUnavailable, confined_kernel, kernel_log
 from bigtrain_lab.grading.registry import UnknownExerciseError, get_exercise
-from bigtrain_lab.grading.remote import KernelLost, KernelSession, RemoteFunction, RemoteTimeout
+from bigtrain_lab.grading.remote import CaseContext, KernelLost, KernelSession, RemoteFunction, RemoteTimeout
 from bigtrain_lab.grading.sandbox import CallOutcome
 
 DEFAULT_TIMEOUT = 600.0
@@ -58,13 +58,6 @@ class NotebookReport:
 
 # ---- which function each exercise grades ------------------------------------------------------------
 
-def _python_source(cell_source: str) -> str:
-    """A cell's code as plain Python (IPython's magics and shell escapes turned into calls)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(cell_source)
-
-
 def _is_check(func: ast.expr) -> bool:
     return (isinstance(func, ast.Name) and func.id == "check") or (
         isinstance(func, ast.Attribute) and func.attr == "check")
@@ -76,13 +69,9 @@ def checked_functions(nb: nbformat.NotebookNode) -> dict[str, str]:
     variable of another name are not mistaken for calls."""
     found: dict[str, str] = {}
     for cell in nb.cells:
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or (parsed := parse_cell(cell.source)) is None:
             continue
-        try:
-            source = _python_source(cell.source)
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue
+        source, tree = parsed
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and _is_check(node.func)) or not node.args:
                 continue
@@ -119,7 +108,7 @@ def _remote_call(fn: Any, args: tuple, kwargs: dict, limit: float) -> CallOutcom
         return CallOutcome(value=fn(*args, **kwargs), seconds=time.perf_counter() - start)
     except RemoteTimeout:
         return CallOutcome(timed_out=True, seconds=time.perf_counter() - start)
-    except (KernelLost, CallerLost):
+    except CallerLost:  # the kernel is gone (KernelLost): run_cases reports it
         raise
     except Exception as exc:  # the candidate's exception, raised again here (or a runner's)
         return CallOutcome(error=exc, error_location=getattr(exc, "bigtrain_where", ""),
@@ -132,8 +121,6 @@ def grade_in_kernel(exercise_id: str, expression: str, session: KernelSession, s
     candidate = RemoteFunction(session, expression, exercise.time_limit)
 
     def before_case(index: int, case: Any) -> None:
-        from bigtrain_lab.grading.remote import CaseContext
-
         session.context = CaseContext(exercise_id, seed, index, case)
 
     result = run_cases(exercise, candidate, seed, exercise.time_limit, _remote_call, before_case)
@@ -193,13 +180,18 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
     sources = [c.source if c.cell_type == "code" else "" for c in nb.cells]
     breaches = {i: why for i, e in wanted.items()
                 if forbid_imports and (why := forbidden_use(sources, e, i))}
-    checks: list[dict] = []
+    # an exercise whose graded cells break the import policy is not run at all: its row says why
+    checks = [{"exercise_id": i, "passed": False, "score": 0.0, "first_failing_case": "forbidden import",
+               "feedback": f"NOT ACCEPTED {i}: a graded cell uses a forbidden import: {why}. Write it "
+                           "yourself; the library is the reference it is compared with."}
+              for i, why in breaches.items()]
+    to_grade = {i: e for i, e in wanted.items() if i not in breaches}
     with tempfile.TemporaryDirectory(prefix="bigtrain-grade-") as tmp:
         try:
             with confined_kernel(nb, Path(tmp), limits, kernel_name) as client:
                 status, message = _run_notebook(client, nb)
-                if client.stopped is None:
-                    checks = _grade_all(client, wanted, Path(tmp) / "work", seed)
+                if client.stopped is None and to_grade:
+                    checks += _grade_all(client, to_grade, Path(tmp) / "work", seed)
         except SandboxUnavailable:
             raise
         except Exception as exc:  # the kernel could not start, or died in a way nbclient reports oddly
@@ -212,16 +204,12 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
     checks += [_missing(i, f"{never} ({status}: {message})") for i in wanted if i not in graded]
     order = list(wanted)
     checks.sort(key=lambda c: order.index(c["exercise_id"]))
-    for row in checks:
-        if row["exercise_id"] in breaches:
-            row.update(passed=False, score=0.0, first_failing_case="forbidden import",
-                       feedback=f"NOT ACCEPTED {row['exercise_id']}: a graded cell uses a forbidden import: "
-                                f"{breaches[row['exercise_id']]}. Write it yourself; the library is the "
-                                f"reference it is compared with.")
     return NotebookReport(str(path), status, message, time.perf_counter() - start, checks)
 
 
 def _grade_all(client: GradingClient, wanted: dict[str, str], workdir: Path, seed: int | None) -> list[dict]:
+    """A row per exercise, graded in the kernel; a kernel lost on the way fails the rest (``run_cases``
+    reports it on the case where it happened)."""
     session = KernelSession(client.run_code, workdir)
     try:
         session.install()
@@ -230,17 +218,10 @@ def _grade_all(client: GradingClient, wanted: dict[str, str], workdir: Path, see
     rows = []
     for exercise_id, expression in wanted.items():
         try:
-            get_exercise(exercise_id)
-        except UnknownExerciseError as exc:
-            rows.append(_missing(exercise_id, str(exc)))
-            continue
-        try:
             rows.append(grade_in_kernel(exercise_id, expression, session,
                                         secrets.randbits(31) if seed is None else seed))
-        except (KernelLost, DeadKernelError) as exc:
-            why = client.stopped[1] if client.stopped else str(exc)
-            rows.append(_missing(exercise_id, f"not graded: {why}"))
-            session.lost = session.lost or why
+        except UnknownExerciseError as exc:
+            rows.append(_missing(exercise_id, str(exc)))
     return rows
 
 

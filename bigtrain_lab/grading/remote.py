@@ -167,10 +167,6 @@ def _rebuilt_exception(error: dict) -> BaseException:
     return RuntimeError(f"{name}: {message}")
 
 
-class RemoteError(Exception):
-    """Marks an exception re-raised from the kernel; ``where`` is the candidate's line."""
-
-
 class _Remote:
     __bigtrain_remote__ = True
 

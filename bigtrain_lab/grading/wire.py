@@ -138,6 +138,12 @@ class _Writer:
                 "grad": bool(v.requires_grad), "param": type(v) is torch.nn.Parameter}
 
 
+def check_sendable(value: Any, *, strict: bool = True) -> None:
+    """Raise ``WireError`` where ``encode`` would (``strict``: also where it would send an ``Opaque``),
+    without writing the blob."""
+    _Writer(strict).node(value)
+
+
 def encode(value: Any, *, strict: bool = False, fallback: Fallback | None = None) -> bytes:
     """One blob for ``value``; ``strict`` raises ``WireError`` where it would send an ``Opaque``;
     ``fallback`` may name a kind for an object no encoder knows (e.g. a reference the reader resolves)."""
