@@ -3,12 +3,13 @@ the live plot's data. Tiny models on a tiny in-memory corpus (CPU, fp32 unless s
 
 import contextlib
 import copy
-import time
+import types
 
 import numpy as np
 import pytest
 import torch
 
+import bigtrain_lab.train as train_module
 from bigtrain_lab import seed_everything
 from bigtrain_lab.data import CharCorpus
 from bigtrain_lab.models import MLP, GPTConfig, TinyGPT
@@ -128,17 +129,22 @@ def test_configure_adamw_is_fused_and_decays_only_matrices(corpus):
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
 
 
-def test_the_first_step_is_timed_apart_from_the_throughput(corpus):
+def test_the_first_step_is_timed_apart_from_the_throughput(corpus, monkeypatch):
+    """On a clock the test drives (no real timing, so a loaded machine cannot fail it): each step's batch
+    takes 1 s and the first step 100 s more, as compilation would."""
     batches = corpus_batches(corpus, BLOCK, 4, seed=0)
+    clock = [0.0]
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
 
     def slow_first_step(split, step):
-        if split == "train" and step == 0:
-            time.sleep(1.0)  # what compilation does to the first step
+        clock[0] += 1.0 + (100.0 if split == "train" and step == 0 else 0.0)
         return batches(split, step)
 
     result = train(tiny_gpt(corpus.vocab_size), slow_first_step, TrainConfig(steps=6, log_every=2), progress=False)
-    assert result.warmup_seconds >= 1.0
-    assert result.tokens_per_second > 2 * result.tokens / result.wall_time_s  # not diluted by the first step
+    per_step = result.tokens / 6
+    assert result.warmup_seconds == 101.0 and result.wall_time_s == 106.0
+    assert result.tokens_per_second == pytest.approx(per_step)  # five steps in 5 s, not 6 steps in 106 s
+    monkeypatch.undo()
     one = train(tiny_gpt(corpus.vocab_size), batches, TrainConfig(steps=1), progress=False)
     assert np.isfinite(one.tokens_per_second) and one.tokens_per_second > 0  # a one-step run times its step
 
