@@ -7,6 +7,8 @@
   agree with eager.
 - ``graph_breaks`` asks Dynamo (``torch._dynamo.explain``) how many graphs a function splits into.
 - ``count_compilations`` counts how often Dynamo (re)captures a function over a series of inputs.
+- ``export_failure`` runs a ``torch.export`` that is expected to fail and returns the error with the
+  partial graph torch had traced when it stopped (torch prints that graph to stderr; this keeps it).
 - ``inductor_cache_stats`` tells whether a compile hit Inductor's on-disk cache (a warm cache makes the
   "compile time" much shorter than a cold one).
 
@@ -15,6 +17,10 @@ Used by ``notebooks/04_graphs_attention_debugging.ipynb`` and ``bench/graphs.py`
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -24,8 +30,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["MODES", "GraphBreaks", "ModeResult", "autograd_graph_size", "count_compilations", "graph_breaks", "inductor_cache_stats",
-           "run_modes", "time_per_call"]
+__all__ = ["MODES", "ExportFailure", "GraphBreaks", "ModeResult", "autograd_graph_size", "count_compilations",
+           "export_failure", "graph_breaks", "inductor_cache_stats", "run_modes", "time_per_call"]
 
 MODES = ("eager", "compile", "export")
 
@@ -129,6 +135,48 @@ def count_compilations(fn: Callable[..., Any], inputs: Sequence[tuple]) -> int:
     for args in inputs:
         compiled(*args)
     return counter.frame_count
+
+
+@dataclass(frozen=True)
+class ExportFailure:
+    """A ``torch.export.export`` that failed: the exception, and ``partial_graph`` (the FX code torch had
+    traced before it stopped, ``""`` when it had none). ``ops`` lists the graph's ATen calls in order;
+    ``excerpt(n)`` is its first ``n`` lines and how many it has."""
+
+    error: Exception
+    partial_graph: str
+
+    @property
+    def ops(self) -> list[str]:
+        """The ``torch.ops.aten.*`` calls of the partial graph, in order (``"aten.sum.default"``)."""
+        return re.findall(r"torch\.ops\.(aten\.[\w.]+)\(", self.partial_graph)
+
+    def excerpt(self, n: int = 6) -> str:
+        """The first ``n`` non-blank lines of the partial graph, then how many lines were left out."""
+        lines = [line.rstrip() for line in self.partial_graph.splitlines() if line.strip()]
+        shown = lines[:n]
+        if len(lines) > n:
+            shown.append(f"    ... ({len(lines) - n} more of {len(lines)} lines)")
+        return "\n".join(shown)
+
+
+def export_failure(module: nn.Module, args: tuple, **kwargs: Any) -> ExportFailure | None:
+    """``torch.export.export(module, args, **kwargs)``, expected to fail: None if it succeeds, else the
+    error and the partial graph. torch prints that graph to stderr (twice, once per wrapper) and warns
+    from ``symbolic_shapes``; both are captured here instead of reaching the notebook as a wall of code."""
+    stderr = io.StringIO()
+    shapes_log = logging.getLogger("torch.fx.experimental.symbolic_shapes")
+    level = shapes_log.level
+    shapes_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(stderr):
+            torch.export.export(module, args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - any export error is the result
+        partial = getattr(error, "partial_fx_graph", None)
+        return ExportFailure(error, str(partial).strip() if partial is not None else "")
+    finally:
+        shapes_log.setLevel(level)
+    return None
 
 
 def inductor_cache_stats() -> dict[str, int]:

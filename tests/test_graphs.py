@@ -7,6 +7,7 @@ from bigtrain_lab.graphs import (
     ModeResult,
     autograd_graph_size,
     count_compilations,
+    export_failure,
     graph_breaks,
     inductor_cache_stats,
     run_modes,
@@ -77,3 +78,20 @@ def test_autograd_graph_size_follows_the_python_that_ran():
     assert autograd_graph_size(once) < autograd_graph_size(twice)
     assert autograd_graph_size(x) == 0
     assert autograd_graph_size(w * 2) == 2  # MulBackward0 -> AccumulateGrad
+
+
+def test_export_failure_keeps_the_partial_graph_off_stderr(capfd):
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() > 0 else x - 1
+
+    failure = export_failure(Branchy(), (torch.ones(3),))
+    assert failure is not None and "data-dependent" in str(failure.error)
+    assert failure.ops[0] == "aten.sum.default" and failure.ops[-1] == "aten.item.default"
+    assert "def forward" not in capfd.readouterr().err
+    lines = [line for line in failure.partial_graph.splitlines() if line.strip()]
+    excerpt = failure.excerpt(2).splitlines()
+    assert excerpt[:2] == [line.rstrip() for line in lines[:2]]
+    assert excerpt[2].strip() == f"... ({len(lines) - 2} more of {len(lines)} lines)"
+    assert failure.excerpt(len(lines)).count("\n") == len(lines) - 1
+    assert export_failure(torch.nn.Linear(2, 2), (torch.randn(1, 2),)) is None
