@@ -6,7 +6,12 @@ floats and lists) that the lesson plots and the unit tests check; ``history_curv
 
 - ``layer_statistics(model, x, y)``: one forward and backward pass with hooks; per layer the mean and
   std of the activations, the share of ReLU units that are dead on the batch, and the norm of the
-  gradient of the layer's weight (and its ratio to the weight's norm).
+  gradient of the layer's weight (and its ratio to the weight's norm: the size of a plain-SGD step at
+  lr = 1, not the step an optimizer takes).
+- ``UpdateRatioRecorder(model, optimizer)``: the real update ratio ||w_after - w_before|| / ||w_before|| of
+  every Linear / Conv weight at every ``optimizer.step()`` (the "about 1e-3 per step" rule of thumb is
+  about this ratio); ``fit_with_history(..., track_updates=True)`` records it for a whole run.
+- ``feature_maps(model, x, names)``: the outputs of named modules for a batch (forward hooks).
 - ``initialize(model, scheme)``: the default initialisation and deliberately broken ones (too small,
   too large, all zeros, negative biases that kill ReLUs) to see what the plots show.
 - ``fit_with_history``: ``bigtrain_lab.fit.fit_classifier`` with a ``HistoryRecorder`` (layer statistics as
@@ -45,6 +50,8 @@ __all__ = [
     "fit_with_history",
     "Diverged",
     "HistoryRecorder",
+    "UpdateRatioRecorder",
+    "feature_maps",
 ]
 
 INIT_SCHEMES = ("default", "kaiming", "too_small", "too_large", "zeros", "dead_relu")
@@ -62,7 +69,9 @@ class LayerStats:
     share of units whose output is 0 for every row of the batch (a dead ReLU passes no gradient; NaN for
     activations other than ReLU). ``saturated_fraction``: share of outputs with |a| > 0.99 (tanh / sigmoid
     saturation; NaN otherwise). ``grad_norm``: L2 norm of d loss / d weight of the preceding
-    Linear / Conv layer; ``update_ratio``: grad_norm / weight norm (how large a step at lr = 1 would be).
+    Linear / Conv layer; ``grad_weight_ratio``: grad_norm / weight norm. That is the update ratio of one
+    plain-SGD step at lr = 1 only (SGD: multiply by lr; Adam's step is about lr per weight whatever the
+    gradient's size): measure the real update with ``UpdateRatioRecorder``.
     """
 
     name: str
@@ -71,7 +80,7 @@ class LayerStats:
     dead_fraction: float
     saturated_fraction: float
     grad_norm: float
-    update_ratio: float
+    grad_weight_ratio: float
 
 
 def _weight_layer_before(model: nn.Module) -> dict[str, nn.Module]:
@@ -122,8 +131,87 @@ def layer_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         g = 0.0 if grad is None else float(grad.norm())
         w = float(feeder.weight.detach().norm())
         stats.append(LayerStats(name, float(a.mean()), float(a.std()), dead, saturated, g,
-                                g / w if w > 0 else math.inf))
+                                g / w if w > 0 else (math.inf if g > 0 else math.nan)))
     return stats
+
+
+def feature_maps(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The outputs of the modules ``names`` (as in ``model.named_modules()``) for the batch ``x``, in eval
+    mode without gradients: a conv layer's maps come as torch lays them out, (N, C, H, W)."""
+    modules = dict(model.named_modules())
+    missing = [name for name in names if name not in modules]
+    if missing:
+        raise ValueError(f"no module named {missing} in the model")
+    outputs: dict[str, torch.Tensor] = {}
+    handles = [modules[name].register_forward_hook(
+        lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach())) for name in names]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: outputs[name] for name in names}
+
+
+# ---- the real update ratio ----------------------------------------------------------------------------
+
+
+class UpdateRatioRecorder:
+    """At every ``optimizer.step()``, ||w_after - w_before|| / ||w_before|| of every Linear / Conv2d weight.
+
+    This is the ratio the rule of thumb "updates of about 1e-3 of the weights per step" is about: the step
+    the optimizer actually took (lr x gradient for plain SGD; momentum, Adam's normalisation and weight
+    decay included otherwise). Hooks on the optimizer snapshot the weights before each step, so it works
+    with any training loop. ``layers``: the module names; ``ratios[k][i]``: step k, layer i (NaN for a
+    weight that is 0 and did not move, inf for one that was 0 and moved). Use as a context manager, or
+    call ``remove()`` when done.
+
+    >>> w = nn.Linear(2, 1, bias=False)
+    >>> _ = nn.init.constant_(w.weight, 2.0)
+    >>> opt = torch.optim.SGD(w.parameters(), lr=0.1)
+    >>> with UpdateRatioRecorder(w, opt) as rec:
+    ...     w(torch.ones(1, 2)).sum().backward()  # gradient (1, 1), weight (2, 2)
+    ...     opt.step()
+    >>> round(rec.ratios[0][0], 6)  # 0.1 x |(1, 1)| / |(2, 2)|
+    0.05
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        weighted = [(name, m.weight) for name, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+        if not weighted:
+            raise ValueError("the model has no Linear or Conv2d layer")
+        self.layers = [name for name, _ in weighted]
+        self._weights = [w for _, w in weighted]
+        self.ratios: list[list[float]] = []
+        self._before: list[torch.Tensor] = []
+        self._handles = [optimizer.register_step_pre_hook(self._snapshot),
+                         optimizer.register_step_post_hook(self._measure)]
+
+    def _snapshot(self, *_args: object) -> None:
+        self._before = [w.detach().clone() for w in self._weights]
+
+    def _measure(self, *_args: object) -> None:
+        row = []
+        for w, before in zip(self._weights, self._before, strict=True):
+            step, norm = float((w.detach() - before).norm()), float(before.norm())
+            row.append(step / norm if norm > 0 else (math.inf if step > 0 else math.nan))
+        self.ratios.append(row)
+
+    def remove(self) -> None:
+        """Detach the hooks from the optimizer (the recorded ratios stay)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self) -> UpdateRatioRecorder:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.remove()
 
 
 # ---- broken initialisations -------------------------------------------------------------------------
@@ -138,8 +226,10 @@ def initialize(model: nn.Module, scheme: str = "default", *, seed: int = 0) -> n
       activations constant with depth.
     - ``too_small``: weights N(0, 0.01**2), zero biases: activations and gradients shrink layer by layer.
     - ``too_large``: weights N(0, 1): activations blow up (ReLU) or saturate (tanh).
-    - ``zeros``: all weights and biases 0: every unit of a layer computes the same thing forever
-      (symmetry is never broken; with ReLU no gradient reaches the hidden weights at all).
+    - ``zeros``: all weights and biases 0: every hidden unit outputs 0 and no gradient reaches any weight or
+      hidden bias (each is multiplied by a zero activation or a zero weight), so the hidden units stay
+      identical forever. Only the output layer's bias gets a gradient (softmax minus the labels): the
+      network learns the class frequencies and nothing else.
     - ``dead_relu``: default weights, biases -3: most ReLUs output 0 on every input and never recover.
     """
     if scheme not in INIT_SCHEMES:
@@ -181,6 +271,8 @@ class History:
     val_acc: list[float] = field(default_factory=list)
     layer_stats: list[list[LayerStats]] = field(default_factory=list)
     stats_epochs: list[int] = field(default_factory=list)  # the epoch of each layer_stats entry
+    update_layers: list[str] = field(default_factory=list)  # with track_updates: UpdateRatioRecorder's
+    update_ratios: list[list[float]] = field(default_factory=list)  # layers and ratios, one row per step
 
     def best_epoch(self) -> int:
         """The epoch with the lowest validation loss."""
@@ -244,10 +336,11 @@ def fit_with_history(model: nn.Module, X_train: ArrayLike, y_train: ArrayLike, X
                      y_val: ArrayLike, *, epochs: int = 20, lr: float = 1e-3, batch_size: int = 64,
                      weight_decay: float = 0.0, optimizer: str = "adam", momentum: float = 0.0, seed: int = 0,
                      stats_every: int = 0, callbacks: Sequence[Callable[[History], object]] = (),
-                     progress: bool = True) -> History:
+                     track_updates: bool = False, progress: bool = True) -> History:
     """``fit_classifier`` for ``epochs`` shuffled passes (the last, smaller batch kept), recorded per epoch by
     a ``HistoryRecorder``: losses and accuracies on both splits, layer statistics every ``stats_every``
-    epochs, ``callbacks(history)`` after every epoch (e.g. ``widgets.training_viz.LiveCurves``).
+    epochs, ``callbacks(history)`` after every epoch (e.g. ``widgets.training_viz.LiveCurves``) and, with
+    ``track_updates``, the real update ratio of every weight at every optimizer step (``UpdateRatioRecorder``).
 
     ``optimizer``: "adam" or "sgd" (with ``momentum``, default 0: plain SGD shows init effects). Epoch 0 is
     the untrained model. A loss that is no longer finite stops the run (the history says where).
@@ -262,9 +355,12 @@ def fit_with_history(model: nn.Module, X_train: ArrayLike, y_train: ArrayLike, X
            torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay))
     recorder = HistoryRecorder(Xt, yt, Xv, yv, stats_every=stats_every, callbacks=callbacks)
     recorder.record(model)
-    with contextlib.suppress(Diverged):  # the history ends at the epoch where the loss stopped being finite
+    updates = UpdateRatioRecorder(model, opt) if track_updates else contextlib.nullcontext()
+    with updates, contextlib.suppress(Diverged):  # the history ends where the loss stopped being finite
         fit_classifier(model, Xt, yt, epochs=epochs, batch_size=batch_size, drop_last=False, optimizer=opt,
                        evaluate=recorder, eval_every=-(-len(Xt) // batch_size), seed=seed, progress=progress)
+    if isinstance(updates, UpdateRatioRecorder):
+        recorder.history.update_layers, recorder.history.update_ratios = updates.layers, updates.ratios
     return recorder.history
 
 

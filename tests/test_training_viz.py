@@ -13,7 +13,9 @@ from bigtrain_lab.models import MLP
 from bigtrain_lab.training_viz import (
     INIT_SCHEMES,
     History,
+    UpdateRatioRecorder,
     diagnose_fit,
+    feature_maps,
     fit_with_history,
     history_curves,
     initialize,
@@ -46,8 +48,82 @@ def test_layer_statistics_match_a_manual_computation():
     assert stats[1].act_mean == pytest.approx(float(h2.mean()))
     assert stats[0].dead_fraction == pytest.approx(float((h1 <= 0).all(0).float().mean()))
     assert stats[0].grad_norm == pytest.approx(float(g1.norm()))
-    assert stats[1].update_ratio == pytest.approx(float(g2.norm() / model.net[3].weight.norm()))
+    assert stats[1].grad_weight_ratio == pytest.approx(float(g2.norm() / model.net[3].weight.norm()))
     assert model.net[1].weight.grad is None  # the model's own gradients are untouched
+
+
+def test_update_ratio_is_the_step_taken_sgd_by_hand():
+    torch.manual_seed(0)
+    model = MLP(6, (5, 4), 3)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    lr = 0.3
+    weights = [model.net[i].weight for i in (1, 3, 5)]
+    before = [w.detach().clone() for w in weights]
+    grads = torch.autograd.grad(F.cross_entropy(model(x), y), weights)
+    by_hand = [float(lr * g.norm() / w.norm()) for g, w in zip(grads, before, strict=True)]  # SGD: dw = -lr g
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    with UpdateRatioRecorder(model, opt) as rec:
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    assert rec.layers == ["net.1", "net.3", "net.5"] and len(rec.ratios) == 1
+    assert rec.ratios[0] == pytest.approx(by_hand, rel=1e-5)
+    assert rec.ratios[0] != pytest.approx([float(g.norm() / w.norm()) for g, w in zip(grads, before, strict=True)])
+    opt.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    opt.step()  # after the with block the hooks are gone
+    assert len(rec.ratios) == 1
+
+
+def test_update_ratio_of_adam_does_not_follow_the_gradient():
+    torch.manual_seed(0)
+    layer = nn.Linear(50, 40)
+    lr, ratios = 1e-3, []
+    for scale in (1.0, 1e-4):  # Adam's first step: -lr g / (|g| + eps) = about lr per weight, whatever |g|
+        model = copy_of(layer)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        with UpdateRatioRecorder(model, opt) as rec:
+            (scale * model(torch.randn(8, 50)).square().sum()).backward()
+            opt.step()
+        ratios.append(rec.ratios[0][0])
+    expected = lr * math.sqrt(layer.weight.numel()) / float(layer.weight.norm())
+    assert ratios == pytest.approx([expected, expected], rel=1e-3)
+    with pytest.raises(ValueError, match="Linear"):
+        UpdateRatioRecorder(nn.ReLU(), opt)
+
+
+def copy_of(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module)
+
+
+def test_zero_initialisation_only_the_output_bias_learns(blobs):
+    model = initialize(MLP(6, (8, 8), 3), "zeros")
+    x, y = torch.as_tensor(blobs[0], dtype=torch.float32), torch.as_tensor(blobs[1])
+    grads = dict(zip([n for n, _ in model.named_parameters()],
+                     torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters())), strict=True))
+    assert [n for n, g in grads.items() if g.abs().max() > 0] == ["net.5.bias"]
+    h = fit_with_history(model, *blobs, epochs=60, lr=2.0, batch_size=400, optimizer="sgd", progress=False,
+                         track_updates=True)  # full batches: no mini-batch noise around the prior
+    changed = [n for n, p in model.named_parameters() if p.abs().max() > 0]
+    assert changed == ["net.5.bias"]
+    prior = np.bincount(blobs[1], minlength=3) / len(blobs[1])
+    assert torch.softmax(model.net[5].bias.detach(), 0).numpy() == pytest.approx(prior, abs=0.01)
+    assert h.train_loss[-1] < h.train_loss[0]  # the class prior is learned...
+    assert h.train_loss[-1] == pytest.approx(-(prior * np.log(prior)).sum(), abs=1e-3)  # ...and nothing else
+    assert all(math.isnan(r) for step in h.update_ratios for r in step)  # zero weights never move
+
+
+def test_feature_maps_are_the_modules_outputs():
+    from bigtrain_lab.models import CNN
+
+    torch.manual_seed(0)
+    cnn, x = CNN(), torch.randn(3, 1, 8, 8)
+    maps = feature_maps(cnn, x, ["features.1", "features.4"])
+    assert maps["features.1"].shape == (3, 16, 8, 8) and maps["features.4"].shape == (3, 32, 4, 4)
+    assert torch.equal(maps["features.1"], torch.relu(cnn.features[0](x)).detach())
+    with pytest.raises(ValueError, match="no module"):
+        feature_maps(cnn, x, ["conv9"])
 
 
 def test_layer_statistics_saturation_and_errors():
@@ -103,6 +179,7 @@ def test_fit_with_history_records_and_learns(blobs):
                          callbacks=[lambda hist: calls.append(len(hist.epochs))])
     assert h.epochs == [0, 1, 2, 3, 4] and calls == [2, 3, 4, 5]
     assert h.stats_epochs == [0, 2, 4] and len(h.layer_stats) == 3
+    assert h.update_ratios == []  # only with track_updates
     assert h.val_acc[-1] > 0.9 and h.train_loss[-1] < h.train_loss[0]
     assert h.best_epoch() in h.epochs
     with pytest.raises(ValueError, match="optimizer"):
