@@ -68,6 +68,11 @@ UI: dict[str, dict[str, str]] = {
         "in_notebook": "in {nb}",
         "see_lesson": "see",
         "not_saved": "Progress not saved: {err}",
+        "fewer": "{got} questions ({asked} asked; {scope} {got})",
+        "scope_topic": "the topic “{t}” has",
+        "scope_topics": "the topics {t} have",
+        "scope_lesson": "lesson {t} has",
+        "scope_bank": "the bank has",
     },
     "zh": {
         "question_of": "第 {i} 题，共 {n} 题",
@@ -119,6 +124,11 @@ UI: dict[str, dict[str, str]] = {
         "in_notebook": "位于 {nb}",
         "see_lesson": "参见",
         "not_saved": "进度未保存：{err}",
+        "fewer": "共 {got} 道题（要求 {asked} 道；{scope}只有 {got} 道）",
+        "scope_topic": "主题“{t}”",
+        "scope_topics": "主题 {t} 合计",
+        "scope_lesson": "第 {t} 课",
+        "scope_bank": "题库",
     },
 }
 
@@ -318,3 +328,21 @@ def reminders_html(reminders: Sequence[ExerciseReminder], lang: str = "en") -> s
     return (f"<div class='bt-quiz-reminders' style='border:1px solid #d4a72c;background:#fff8c5;"
             f"padding:4px 10px;margin:4px 0'><b>{ui(lang, 'redo_title')}</b>"
             f"<ul style='margin:2px 0'>{''.join(items)}</ul></div>")
+
+
+def count_note_html(asked: int | None, got: int, lang: str = "en", *, topic: str | Sequence[str] | None = None,
+                    lesson: int | None = None) -> str:
+    """A line saying the quiz has fewer questions than ``asked`` (``""`` when it has them all): ``quiz(n=5)``
+    on a topic with 3 entries shows "3 questions (5 asked; the topic “attention” has 3)"."""
+    if asked is None or got >= asked:
+        return ""
+    if isinstance(topic, str):
+        scope = ui(lang, "scope_topic", t=topic)
+    elif topic is not None:
+        scope = ui(lang, "scope_topics", t=", ".join(f"“{t}”" for t in topic))
+    elif lesson is not None:
+        scope = ui(lang, "scope_lesson", t=lesson)
+    else:
+        scope = ui(lang, "scope_bank")
+    text = ui(lang, "fewer", got=got, asked=asked, scope=scope)
+    return f"<div class='bt-quiz-count' style='color:#57606a'>{html.escape(text)}</div>"

@@ -50,7 +50,7 @@ class QuizWidget(widgets.VBox):
 
     def __init__(self, questions: Sequence[Question], lang: str = "en", *, clock: Clock | None = None,
                  store: ReviewStore | None = None, reminders: Sequence[ExerciseReminder] = (),
-                 warning: str | None = None) -> None:
+                 warning: str | None = None, count_note: str = "") -> None:
         super().__init__()
         self.lang = check_lang(lang)
         if not questions:
@@ -60,6 +60,7 @@ class QuizWidget(widgets.VBox):
         self.store = store
         self.reminders = list(reminders)
         self.warning = warning
+        self.count_note = count_note  # HTML: fewer questions than asked (render.count_note_html)
         n = len(self.questions)
         self.selection: list[set[int]] = [set() for _ in range(n)]
         self.answers: list[Answer] = [None] * n
@@ -186,7 +187,7 @@ class QuizWidget(widgets.VBox):
         return [self.notice, self.question_box, self.choice_box, self.controls, self.feedback, self.score_html]
 
     def _render_notice(self) -> None:
-        parts = [render.reminders_html(self.reminders, self.lang)]
+        parts = [self.count_note, render.reminders_html(self.reminders, self.lang)]
         if self.warning:
             parts.append(f"<div class='bt-quiz-warning' style='color:#9a6700'>{html.escape(self.warning)}</div>")
         self.notice.value = "".join(parts)
@@ -340,7 +341,8 @@ class MockInterviewWidget(QuizWidget):
 
     def __init__(self, questions: Sequence[Question], lang: str = "en", *, minutes: float = 10,
                  clock: Clock | None = None, store: ReviewStore | None = None,
-                 reminders: Sequence[ExerciseReminder] = (), warning: str | None = None) -> None:
+                 reminders: Sequence[ExerciseReminder] = (), warning: str | None = None,
+                 count_note: str = "") -> None:
         lang = check_lang(lang)
         if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not minutes > 0:
             raise ValueError(f"minutes must be a positive number; got {minutes!r}")
@@ -358,7 +360,8 @@ class MockInterviewWidget(QuizWidget):
         # The browser advances `value` once a second while `playing`; each change calls `tick`.
         self.ticker = widgets.Play(value=0, min=0, max=int(self.duration) + 3600, step=1, interval=1000,
                                    show_repeat=False, layout=widgets.Layout(display="none"))
-        super().__init__(questions, lang, clock=clock, store=store, reminders=reminders, warning=warning)
+        super().__init__(questions, lang, clock=clock, store=store, reminders=reminders, warning=warning,
+                         count_note=count_note)
         self.title.value = (f"<h4 style='margin:2px 0'>"
                             f"{render.ui(self.lang, 'mock_title', n=len(self.questions), m=_fmt(minutes))}</h4>")
         self.intro.value = f"<div style='color:#57606a'>{render.ui(self.lang, 'mock_intro')}</div>"
@@ -484,7 +487,9 @@ def quiz(topic: str | Sequence[str] | None = None, n: int | None = None, lang: s
     check_lang(lang)
     plan = _questions_for(topic, n, seed, lesson)
     store = ReviewStore() if record and plan.warning is None else None
-    return QuizWidget(plan.questions, lang, store=store, reminders=plan.reminders, warning=plan.warning)
+    note = render.count_note_html(n, len(plan.questions), lang, topic=topic, lesson=lesson)
+    return QuizWidget(plan.questions, lang, store=store, reminders=plan.reminders, warning=plan.warning,
+                      count_note=note)
 
 
 def mock_interview(n: int = 5, minutes: float = 10, topic: str | Sequence[str] | None = None, lang: str = "en",
@@ -498,7 +503,8 @@ def mock_interview(n: int = 5, minutes: float = 10, topic: str | Sequence[str] |
     check_lang(lang)
     plan = Drill(draw(topic, n, seed, lesson=lesson), [], None)
     store = ReviewStore() if record else None
-    return MockInterviewWidget(plan.questions, lang, minutes=minutes, clock=clock, store=store)
+    note = render.count_note_html(n, len(plan.questions), lang, topic=topic, lesson=lesson)
+    return MockInterviewWidget(plan.questions, lang, minutes=minutes, clock=clock, store=store, count_note=note)
 
 
 def show_question(qid: str, lang: str = "en", reveal: bool = False) -> HTML:
