@@ -160,6 +160,13 @@ def test_random_transforms_are_reproducible_and_per_image():
     assert a.min() >= 0 and a.max() <= 1
 
 
+def test_repr_rounds_float_noise():
+    t = A.Compose([A.RandomAffine(degrees=69.99999999999999, scale=(1 - 0.7, 1 + 0.7)), A.ColorJitter(0.1 * 3)])
+    assert repr(t) == ("Compose(transforms=[RandomAffine(degrees=(-70.0, 70.0), translate=None, scale=(0.3, 1.7), "
+                       "shear=(0.0, 0.0), fill=0.0), ColorJitter(brightness=0.3, contrast=0.0, saturation=0.0, hue=0.0)])")
+    assert A.format_value((0.5,)) == "(0.5,)" and A.format_value(True) == "True" and A.format_value(1e-7) == "1e-07"
+
+
 def test_random_crop_and_resized_crop_shapes():
     x = torch.rand(5, 3, 32, 32)
     assert A.RandomCrop(32, padding=4)(x, A.make_generator(0)).shape == x.shape

@@ -85,3 +85,11 @@ def test_widget_wiring_changes_the_figure():
     w.source.value = "digit 6"
     assert w.view.original.shape == (8, 8)
     assert w.strengths["rotate"] == 90.0
+
+
+def test_float_noise_from_a_slider_reads_as_the_value_meant():
+    w = augment_playground("china", {"rotate": 10.0, "scale": 0.3}, n_samples=2)
+    w.sliders["rotate"].value = 69.99999999999999  # what a browser's slider can send
+    assert w.strengths["rotate"] == 70.0
+    assert "degrees=(-70.0, 70.0)" in w.caption.value and "9999" not in w.caption.value
+    assert "scale=(0.7, 1.3)" in w.caption.value  # 1 - 0.3 is 0.7, not 0.30000000000000004-style noise

@@ -51,6 +51,7 @@ from bigtrain_lab.augment.transforms import (
     RandomRotation,
     RandomVerticalFlip,
     Transform,
+    format_value,
     make_generator,
 )
 
@@ -59,7 +60,7 @@ __all__ = [
     "RandAugment", "RandomAffine", "RandomApply", "RandomCrop", "RandomErasing", "RandomHorizontalFlip",
     "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Transform", "adjust_brightness",
     "adjust_contrast", "adjust_hue", "adjust_saturation", "affine", "affine_batch", "autocontrast",
-    "center_crop", "crop", "cutmix", "erase", "gaussian_blur", "gaussian_noise", "hflip", "make_generator",
-    "mixup", "one_hot", "pad", "posterize", "resize", "resized_crop", "rotate", "solarize", "to_batch",
-    "vflip",
+    "center_crop", "crop", "cutmix", "erase", "format_value", "gaussian_blur", "gaussian_noise", "hflip",
+    "make_generator", "mixup", "one_hot", "pad", "posterize", "resize", "resized_crop", "rotate", "solarize",
+    "to_batch", "vflip",
 ]

@@ -23,7 +23,26 @@ from bigtrain_lab.augment._core import ImageLike, draw_uniform, to_batch
 
 __all__ = ["ColorJitter", "Compose", "GaussianBlur", "GaussianNoise", "RandomAffine", "RandomApply",
            "RandomCrop", "RandomErasing", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
-           "RandomVerticalFlip", "Transform", "make_generator"]
+           "RandomVerticalFlip", "Transform", "format_value", "make_generator"]
+
+
+def format_value(value: object, digits: int = 6) -> str:
+    """``repr`` of a transform's parameter with floats rounded to ``digits`` significant digits, so that
+    float noise (a slider's ``69.99999999999999``, ``1 - 0.7 = 0.30000000000000004``) reads as meant.
+
+    >>> format_value((-69.99999999999999, 0.30000000000000004, 3))
+    '(-70.0, 0.3, 3)'
+    """
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(float(f"{value:.{digits}g}"))
+    if isinstance(value, tuple):
+        inner = ", ".join(format_value(v, digits) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(v, digits) for v in value) + "]"
+    return repr(value)
 
 
 def make_generator(seed: int) -> torch.Generator:
@@ -42,7 +61,7 @@ class Transform:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        args = ", ".join(f"{k}={format_value(v)}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
 

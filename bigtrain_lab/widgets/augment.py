@@ -218,8 +218,8 @@ class AugmentPlayground(widgets.VBox):
 
     @property
     def strengths(self) -> dict[str, float]:
-        """The slider values."""
-        return {name: s.value for name, s in self.sliders.items()}
+        """The slider values, rounded to 6 decimals: a browser's slider can send ``69.99999999999999``."""
+        return {name: round(float(s.value), 6) for name, s in self.sliders.items()}
 
     @property
     def view(self) -> PlaygroundView:
