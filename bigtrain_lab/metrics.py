@@ -26,12 +26,14 @@ __all__ = [
     "confusion_counts",
     "expected_calibration_error",
     "f1_as_arithmetic_mean",
+    "fit_temperature",
     "precision_recall_f1",
     "regression_errors",
     "reliability_curve",
     "roc_auc",
     "swapped_precision_recall",
     "threshold_metrics",
+    "top_label_ece",
 ]
 
 THRESHOLD_CRITERIA = ("f1", "recall", "youden")
@@ -353,6 +355,90 @@ def expected_calibration_error(y_true: ArrayLike, y_prob: ArrayLike, n_bins: int
     weights = curve.count[used] / curve.count.sum()
     return float(np.sum(weights * np.abs(curve.accuracy[used] - curve.confidence[used])))
 
+
+
+def _as_probability_matrix(y_prob: ArrayLike, name: str) -> np.ndarray:
+    """(n, K) class probabilities; a 1-D array is read as P(class 1) of a binary problem: [1 - p, p]."""
+    array = np.asarray(y_prob)
+    if array.ndim == 1:
+        p = _as_probabilities(array, name)
+        return np.column_stack([1.0 - p, p])
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] < 2:
+        raise ValueError(f"{name} must have shape (n_samples,) or (n_samples, n_classes >= 2), "
+                         f"got shape {array.shape}")
+    matrix = _as_probabilities(array.ravel(), name).reshape(array.shape)
+    if not np.allclose(matrix.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError(f"the rows of {name} must sum to 1 (class probabilities)")
+    return matrix
+
+
+def top_label_ece(y_true: ArrayLike, y_prob: ArrayLike, n_bins: int = 10) -> float:
+    """Top-label expected calibration error: the ECE of the model's confidence in its own prediction.
+
+    confidence = max_k p_k (the predicted class's probability) and correct = [argmax_k p_k == y]; then
+    ECE = sum over non-empty equal-width bins b of confidence of (n_b / N) * |accuracy_b - confidence_b|.
+    This is the ECE of Guo et al. (2017) and of most deep-learning papers. It differs from
+    ``expected_calibration_error`` (the positive-class ECE: bins of P(class 1) against the fraction of
+    positives), even on binary problems, where the confidence max(p, 1 - p) lies in [0.5, 1].
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Class labels 0 .. K - 1.
+    y_prob : array-like of shape (n_samples, K), or (n_samples,) for P(class 1) of a binary problem
+        Predicted class probabilities, rows summing to 1.
+    n_bins : int
+        Number of equal-width bins on [0, 1].
+
+    >>> round(top_label_ece([0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), 6)  # (0.1 + 0.2 + 0.6) / 3
+    0.3
+    """
+    _check_n_bins(n_bins)
+    matrix = _as_probability_matrix(y_prob, "y_prob")
+    labels = _as_1d(y_true, "y_true")
+    _same_length(labels, matrix, "y_true", "y_prob")
+    if not np.issubdtype(labels.dtype, np.number) or np.any(labels != np.round(labels)) or labels.min() < 0 \
+            or labels.max() >= matrix.shape[1]:
+        raise ValueError(f"y_true must hold class labels 0 .. {matrix.shape[1] - 1}")
+    correct = (matrix.argmax(axis=1) == labels).astype(np.int64)
+    return expected_calibration_error(correct, matrix.max(axis=1), n_bins)
+
+
+def fit_temperature(logits: Any, y_true: Any, *, max_iter: int = 100) -> float:
+    """The temperature T > 0 that minimises the cross-entropy of ``softmax(logits / T)`` on ``y_true``.
+
+    Temperature scaling (Guo et al., 2017): one scalar, fitted on a held-out (validation) split by
+    L-BFGS on log T. Dividing every logit by the same T > 0 keeps each row's argmax, so the accuracy is
+    unchanged; T > 1 softens an over-confident model.
+
+    Parameters
+    ----------
+    logits : array-like or torch.Tensor of shape (n_samples, K)
+        The model's logits on the validation split.
+    y_true : array-like or torch.Tensor of shape (n_samples,)
+        Class labels 0 .. K - 1.
+    max_iter : int
+        L-BFGS iterations.
+    """
+    import torch  # the metrics module stays importable without torch's start-up cost
+    import torch.nn.functional as F
+
+    z = torch.as_tensor(logits).detach().double()
+    y = torch.as_tensor(y_true).long()
+    if z.ndim != 2 or z.shape[0] != y.shape[0] or z.shape[1] < 2:
+        raise ValueError(f"logits must have shape (n_samples, K >= 2) matching y_true, got {tuple(z.shape)} "
+                         f"and {tuple(y.shape)}")
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())
 
 # ---- regression ---------------------------------------------------------------------------------
 

@@ -406,3 +406,79 @@ def test_the_lesson_functions_pass_the_graded_exercise_checks(name):
 
     result = check(f"metrics.{name}", getattr(metrics, name), seed=0)
     assert result.passed, result.feedback
+
+
+# ---- top-label ECE and temperature scaling ---------------------------------------------------------
+
+def top_label_ece_from_definition(y_true, probs, n_bins):
+    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+    bins = np.minimum(np.floor(confidence * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            total += in_bin.mean() * abs((predicted[in_bin] == y_true[in_bin]).mean() - confidence[in_bin].mean())
+    return total
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("n_bins", [1, 5, 15])
+def test_top_label_ece_matches_its_definition(seed, n_bins):
+    from bigtrain_lab.metrics import top_label_ece
+
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(5, 300)), int(rng.integers(2, 8))
+    logits = rng.normal(0, 2, (n, k))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.integers(0, k, n)
+    assert top_label_ece(y, probs, n_bins) == pytest.approx(top_label_ece_from_definition(y, probs, n_bins))
+
+
+def test_top_label_ece_is_not_the_positive_class_ece():
+    from bigtrain_lab.metrics import top_label_ece
+
+    y = np.array([1, 0, 0, 1])
+    p = np.array([0.3, 0.3, 0.8, 0.8])  # P(class 1)
+    # positive class: bin 3 holds 0.3, 0.3 (1 positive of 2: gap 0.2); bin 8 holds 0.8, 0.8 (gap 0.3)
+    assert expected_calibration_error(y, p, 10) == pytest.approx(0.25)
+    # top label: confidences 0.7, 0.7 (right once: gap 0.2) and 0.8, 0.8 (gap 0.3): the same here
+    assert top_label_ece(y, p, 10) == pytest.approx(0.25)
+    # Not in general: two negatives at P(1) = 0.2 and 0.8 sit in two positive-class bins (gaps 0.2, 0.8)
+    # but in one top-label bin, confidence 0.8, where the model is right once in two (gap 0.3)
+    y3 = np.array([0, 0])
+    p3 = np.array([0.2, 0.8])
+    assert expected_calibration_error(y3, p3) == pytest.approx(0.5)
+    assert top_label_ece(y3, p3) == pytest.approx(0.3)
+    assert top_label_ece(y3, p3) == pytest.approx(top_label_ece(y3, np.column_stack([1 - p3, p3])))
+
+
+def test_top_label_ece_errors():
+    from bigtrain_lab.metrics import top_label_ece
+
+    with pytest.raises(ValueError, match="rows of y_prob must sum to 1"):
+        top_label_ece([0, 1], [[0.5, 0.6], [0.2, 0.8]])
+    with pytest.raises(ValueError, match="class labels 0 .. 1"):
+        top_label_ece([0, 2], [[0.5, 0.5], [0.2, 0.8]])
+    with pytest.raises(ValueError, match="shape"):
+        top_label_ece([0, 1], np.ones((2, 1)))
+    with pytest.raises(ValueError, match="different lengths"):
+        top_label_ece([0, 1, 1], [[0.5, 0.5], [0.2, 0.8]])
+
+
+def test_fit_temperature_recovers_the_temperature_and_keeps_the_argmax():
+    import torch
+    import torch.nn.functional as F
+
+    from bigtrain_lab.metrics import fit_temperature
+
+    generator = torch.Generator().manual_seed(0)
+    calibrated = 1.5 * torch.randn(20_000, 5, generator=generator, dtype=torch.float64)
+    y = torch.multinomial(torch.softmax(calibrated, dim=1), 1, generator=generator).squeeze(1)
+    overconfident = 3.0 * calibrated  # the labels were drawn from softmax(overconfident / 3)
+    t = fit_temperature(overconfident, y)
+    assert t == pytest.approx(3.0, rel=0.05)
+    assert F.cross_entropy(overconfident / t, y) < F.cross_entropy(overconfident, y)
+    assert torch.equal((overconfident / t).argmax(1), overconfident.argmax(1))
+    assert fit_temperature(calibrated, y) == pytest.approx(1.0, rel=0.05)
+    with pytest.raises(ValueError, match="shape"):
+        fit_temperature(torch.zeros(4), torch.zeros(4))
