@@ -1,4 +1,4 @@
-"""The ``bigtrain-lab`` command: lab | grade | progress | quiz | build-exercises | curriculum | bench."""
+"""The ``bigtrain-lab`` command: lab | grade | progress | quiz | errata | build-exercises | curriculum | bench."""
 
 from __future__ import annotations
 
@@ -167,6 +167,21 @@ def _cmd_curriculum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_errata(args: argparse.Namespace) -> int:
+    from bigtrain_lab.quiz.errata import ErrataError, errata_rows, format_errata, load_errata
+
+    try:
+        errata = load_errata(args.file)
+    except ErrataError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(errata_rows(errata), indent=1, ensure_ascii=False))
+    else:
+        print(format_errata(errata))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     bench_dir = project_root() / "bench"
     available = sorted(p.stem for p in bench_dir.glob("*.py") if not p.name.startswith("_"))
@@ -219,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--seed", type=int, help="a repeatable random draw instead of the schedule's order")
     drill.add_argument("--no-record", action="store_true", help="do not update the review schedule")
     drill.set_defaults(func=_cmd_quiz)
+
+    errata = sub.add_parser("errata", help="list the circulating wrong answers and the lesson section that runs each")
+    errata.add_argument("--json", action="store_true", help="print the index as JSON")
+    errata.add_argument("--file", help=argparse.SUPPRESS)  # another errata.yaml (the tests' toy files)
+    errata.set_defaults(func=_cmd_errata)
 
     build = sub.add_parser("build-exercises", help="generate exercises/ from solutions/")
     build.add_argument("--solutions", default=str(project_root() / "solutions"))

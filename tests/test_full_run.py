@@ -114,29 +114,5 @@ def test_no_lesson_types_a_full_run_figure_into_its_markdown(notebook):
     assert typed == [], "print it with FULL.show in the cell that measures it:\n\n" + "\n\n".join(typed)
 
 
-# ---- the interview bank quotes the same full runs ---------------------------------------------------------
-
-#: (bank entry, notebook, key, figure, how the answer writes it): a full-run figure a bank answer quotes
-BANK_FIGURES = [
-    ("optim.loss_functions", "02_optimizers_and_schedules", "softmax_before_ce", "softmax then cross_entropy", "{:.3f}"),
-    ("optim.loss_functions", "02_optimizers_and_schedules", "softmax_before_ce", "logits", "{:.3f}"),
-    ("schedules.warmup", "02_optimizers_and_schedules", "warmup", "lr 0.1, warm-up 0, largest loss", "{:.0f}"),
-    ("schedules.warmup", "02_optimizers_and_schedules", "warmup", "lr 0.1, warm-up 40, largest loss", "{:.1f}"),
-    ("schedules.warmup", "02_optimizers_and_schedules", "warmup", "lr 0.1, warm-up 0, val accuracy", "{:.3f}"),
-    ("schedules.warmup", "02_optimizers_and_schedules", "warmup", "lr 0.1, warm-up 40, val accuracy", "{:.3f}"),
-    ("schedules.warmup", "02_optimizers_and_schedules", "warmup", "lr 0.03, warm-up 40, val accuracy", "{:.3f}"),
-    ("schedules.linear_scaling_rule", "02_optimizers_and_schedules", "linear_scaling", "batch 512, same lr", "{:.3f}"),
-    ("schedules.linear_scaling_rule", "02_optimizers_and_schedules", "linear_scaling", "batch 512, linear scaling",
-     "{:.3f}"),
-]
-
-
-@pytest.mark.parametrize("entry, notebook, key, figure, written", BANK_FIGURES, ids=lambda v: str(v)[:40])
-def test_bank_answers_quote_the_recorded_full_run(entry, notebook, key, figure, written):
-    from bigtrain_lab.quiz.bank import load_bank
-
-    question = next(q for q in load_bank() if q.id == entry)
-    saved = json.loads((FULL_RUNS / f"{notebook}.json").read_text(encoding="utf-8"))
-    value = written.format(saved["figures"][key]["figures"][figure])
-    text = " ".join([question.answer["en"], *question.pitfalls["en"]])
-    assert value in text, f"{entry} should quote the full run's {figure!r} = {value} ({notebook}.json)"
+# The interview bank quotes these records too: each quoted figure is listed under the entry's `figures:` in
+# bigtrain_lab/quiz/bank.yaml and checked against the record by tests/test_bank_figures.py.

@@ -7,6 +7,7 @@ views over it and the tests call it directly.
 from __future__ import annotations
 
 import functools
+import json
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,8 @@ from typing import Any, Literal
 import yaml
 
 from bigtrain_lab import curriculum
+from bigtrain_lab.bench_results import check_conditions
+from bigtrain_lab.quiz.coverage import source_problem
 
 BANK_PATH = Path(__file__).with_name("bank.yaml")
 LANGS: tuple[str, ...] = ("en", "zh")
@@ -25,11 +28,14 @@ MIN_CHOICES, MAX_CHOICES = 3, 5
 
 ID_RE = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_]+")
 LESSON_RE = re.compile(r"notebooks/\d\d_[a-z0-9_]+\.ipynb#[a-z0-9]+(?:-[a-z0-9]+)*")
-SOURCE_RE = re.compile(r"kit|seed:\d{3}#\d+")
+#: a figure's text: a number as the answer writes it, optionally followed by x (a ratio) or % (a fraction x 100)
+FIGURE_TEXT_RE = re.compile(r"(?P<number>-?\d+(?:\.\d+)?)(?P<suffix>x|\s?%)?")
+#: a figure's source: a repo-relative JSON file, then an RFC 6901 JSON pointer
+FIGURE_SOURCE_RE = re.compile(r"(?P<path>(?!/)(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+\.json)#(?P<pointer>(?:/[^/]*)+)")
 
 _CURRICULUM_TOPICS = tuple(t.key for t in curriculum.topics())
 REQUIRED_FIELDS = ("id", "topic", "question", "answer", "pitfalls", "lesson", "source")
-OPTIONAL_FIELDS = ("choices", "correct", "choices_prompt")
+OPTIONAL_FIELDS = ("choices", "correct", "choices_prompt", "figures")
 
 Status = Literal["correct", "wrong", "skipped", "late"]
 Rating = Literal["again", "hard", "good", "easy"]
@@ -41,6 +47,25 @@ Answer = Sequence[int] | int | str | None
 
 class BankError(ValueError):
     """The question bank file is malformed; the message names every bad entry (by id) and field."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A measured number an answer quotes (``text``, as written in the en answer or pitfalls) and where it was
+    recorded (``source``: ``path/to/file.json#/json/pointer``). ``figure_problems`` checks one."""
+
+    text: str
+    source: str
+
+    @property
+    def path(self) -> str:
+        """The repo-relative JSON file, e.g. ``bench/results/compression.json``."""
+        return self.source.split("#", 1)[0]
+
+    @property
+    def pointer(self) -> str:
+        """The RFC 6901 JSON pointer inside the file, e.g. ``/distillation/rows/0/student_accuracy``."""
+        return self.source.split("#", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,7 @@ class Question:
     multiple: bool = False
     choices_prompt: Mapping[str, str] | None = None
     shown_order: tuple[int, ...] | None = None
+    figures: tuple[Figure, ...] = ()
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -263,20 +289,132 @@ def _parse_entry(raw: Any, position: int, errors: list[str]) -> Question | None:
         if not isinstance(items, list) or not items or not all(isinstance(s, str) for s in items):
             err("source", f"must be a string or a non-empty list of strings; got {source!r}")
         else:
-            bad = [s for s in items if not SOURCE_RE.fullmatch(s)]
+            bad = [f"{s!r}: {why}" for s in items if (why := source_problem(s))]
             if bad:
-                err("source", f"each source must be 'kit' or 'seed:NNN#K'; got {bad!r}")
+                err("source", "each source must be 'kit', 'seed:NNN#K' (question K of seed NNN) or "
+                              f"'seed:NNN#taskK' (its programming task K): {'; '.join(bad)}")
             elif len(set(items)) != len(items):
                 err("source", f"duplicate sources in {items!r}")
             sources = tuple(items)
 
     choices, correct, multiple, prompt = _quiz_part(raw, err)
+    figures = _figures(raw["figures"], err) if "figures" in raw else ()
 
     if len(errors) > start:
         return None
     assert question is not None and answer is not None and pitfalls is not None
     return Question(id=qid, topic=topic, question=question, answer=answer, pitfalls=pitfalls, lesson=lesson,
-                    source=sources, choices=choices, correct=correct, multiple=multiple, choices_prompt=prompt)
+                    source=sources, choices=choices, correct=correct, multiple=multiple, choices_prompt=prompt,
+                    figures=figures)
+
+
+def _figures(value: Any, err: Err) -> tuple[Figure, ...]:
+    """The ``figures:`` list: mappings with exactly ``text`` (a number, optional x or % suffix) and ``source``."""
+    if not isinstance(value, list) or not value:
+        err("figures", f"must be a non-empty list of {{text, source}} mappings; got {value!r}")
+        return ()
+    result = []
+    for i, item in enumerate(value):
+        field = f"figures[{i}]"
+        if not isinstance(item, dict) or set(item) != {"text", "source"}:
+            err(field, f"must be a mapping with exactly the keys 'text' and 'source'; got {item!r}")
+            continue
+        text, source = item["text"], item["source"]
+        if not isinstance(text, str) or not FIGURE_TEXT_RE.fullmatch(text):
+            err(f"{field}.text", f"must be a number as the answer writes it (quoted), optionally with a trailing "
+                                 f"x or %, e.g. \"0.885\", \"1.12x\", \"3 %\"; got {text!r}")
+            continue
+        if not isinstance(source, str) or not FIGURE_SOURCE_RE.fullmatch(source):
+            err(f"{field}.source", "must be a repo-relative JSON file and a JSON pointer, e.g. "
+                                   f"'bench/results/compression.json#/summary/0/accuracy'; got {source!r}")
+            continue
+        if ".." in source.split("#", 1)[0].split("/"):
+            err(f"{field}.source", f"must stay inside the repository; got {source!r}")
+            continue
+        if re.search(r"~(?![01])", source.split("#", 1)[1]):
+            err(f"{field}.source", f"'~' in a JSON pointer must be '~0' or '~1'; got {source!r}")
+            continue
+        result.append(Figure(text, source))
+    if len(set(result)) != len(result):
+        err("figures", "a figure is listed twice")
+    return tuple(result)
+
+
+# ---- figures: the measured numbers an answer quotes ---------------------------------------------
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    """The value at RFC 6901 ``pointer`` in ``document``; KeyError naming the first step that is missing.
+
+    >>> resolve_pointer({"a/b": [{"c": 1}]}, "/a~1b/0/c")
+    1
+    """
+    value = document
+    for raw in pointer.split("/")[1:]:
+        step = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, list):
+            if not re.fullmatch(r"0|[1-9]\d*", step) or int(step) >= len(value):
+                raise KeyError(f"no index {step!r} in a list of {len(value)} (at {raw!r} of {pointer!r})")
+            value = value[int(step)]
+        elif isinstance(value, dict):
+            if step not in value:
+                raise KeyError(f"no key {step!r} (at {raw!r} of {pointer!r}); keys: {', '.join(map(str, value))}")
+            value = value[step]
+        else:
+            raise KeyError(f"{pointer!r} goes past a {type(value).__name__} at {raw!r}")
+    return value
+
+
+def figure_matches(text: str, value: Any) -> bool:
+    """True when ``value`` rounded to ``text``'s decimals is ``text`` (``%``: value is a fraction, x 100).
+
+    >>> figure_matches("0.885", 0.88512), figure_matches("1.12x", 1.1249), figure_matches("3 %", 0.0301)
+    (True, True, True)
+    >>> figure_matches("0.89", 0.884), figure_matches("2x", 2.6), figure_matches("0.9", "0.9")
+    (False, False, False)
+    """
+    m = FIGURE_TEXT_RE.fullmatch(text)
+    if m is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    number = m["number"]
+    decimals = len(number.split(".", 1)[1]) if "." in number else 0
+    x = value * 100 if (m["suffix"] or "").strip() == "%" else value
+    written = f"{x:.{decimals}f}"
+    return written == number or (written.lstrip("-") == number and float(written) == 0)  # -0.000 is 0.000
+
+
+def figure_in_text(text: str, prose: str) -> bool:
+    """True when ``text`` stands in ``prose`` as a number of its own (``0.93`` is not in ``0.930`` or ``10.93``)."""
+    return re.search(rf"(?<![\d.]){re.escape(text)}(?![\d]|\.\d)", prose) is not None
+
+
+def figure_problems(question: Question, root: str | Path) -> list[str]:
+    """What is wrong with ``question``'s figures, read against the files under ``root`` (the checkout): the text
+    is not in the en answer or pitfalls, the file is missing, records no conditions or was measured on a loaded
+    machine, the pointer does not resolve, or the value does not round to the text. Empty when all are right."""
+    prose = "\n".join([question.answer["en"], *question.pitfalls["en"]])
+    problems = []
+    for figure in question.figures:
+        where = f"{question.id}: figure {figure.text!r} ({figure.source})"
+        if not figure_in_text(figure.text, prose):
+            problems.append(f"{where}: {figure.text!r} does not appear in the en answer or pitfalls")
+        path = Path(root) / figure.path
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as why:
+            problems.append(f"{where}: cannot read {figure.path}: {why}")
+            continue
+        try:
+            check_conditions(document, path.stem)
+        except ValueError as why:
+            problems.append(f"{where}: not quotable: {why}")
+        try:
+            value = resolve_pointer(document, figure.pointer)
+        except KeyError as why:
+            problems.append(f"{where}: the pointer does not resolve: {why.args[0]}")
+            continue
+        if not figure_matches(figure.text, value):
+            problems.append(f"{where}: the file holds {value!r}, which does not round to {figure.text!r}")
+    return problems
 
 
 def _texts(value: Any, field: str, err: Err) -> Mapping[str, str] | None:
