@@ -38,7 +38,9 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TradeoffView:
-    """One point of the sweep, next to the dense fp32 model."""
+    """One point of the sweep, next to the dense fp32 model. For unstructured sparsity both sizes are
+    gzipped files (``gzipped``): the zeros save nothing until a compressor sees them, and gzip alone already
+    shrinks the dense fp32 file a little, so the pruned file is compared with the gzipped dense file."""
 
     knob: str
     value: float
@@ -49,10 +51,11 @@ class TradeoffView:
     latency_ms_b64: float
     dense_latency_ms_b64: float
     finetuned: bool
+    gzipped: bool = False
 
     @property
     def compression(self) -> float:
-        """dense size / this size (x times smaller)."""
+        """dense size / this size (x times smaller), both measured the same way (both gzipped or neither)."""
         return self.dense_size_bytes / self.size_bytes
 
     @property
@@ -80,29 +83,45 @@ def _size(row: dict[str, Any], knob: str) -> float:
     return float(row["gzip_bytes"] if knob == "unstructured sparsity" else row["size_bytes"])
 
 
+def _dense_size(sweep: dict[str, Any], knob: str) -> float:
+    """The dense model's size measured like ``knob``'s points: gzipped for unstructured sparsity (from the
+    sweep's ``dense.gzip_bytes``, or, in sweeps saved before that key existed, from the unpruned point at
+    sparsity 0, which is the same model), else the file's bytes."""
+    dense = sweep["dense"]
+    if knob != "unstructured sparsity":
+        return float(dense["size_bytes"])
+    if "gzip_bytes" in dense:
+        return float(dense["gzip_bytes"])
+    for row in sweep.get("unstructured", []):
+        if float(row["value"]) == 0.0:
+            return float(row["gzip_bytes"])
+    raise ValueError("the sweep has no gzipped size of the dense model (dense.gzip_bytes or sparsity 0)")
+
+
 def tradeoff_view(sweep: dict[str, Any], knob: str, value: float, *, finetuned: bool = True) -> TradeoffView:
     """The measured point of ``knob`` at ``value`` (which must be one of the sweep's values). Size: bytes on
-    disk; for unstructured sparsity the gzip of the file (the tensors themselves stay dense)."""
+    disk; for unstructured sparsity the gzip of the file (the tensors themselves stay dense), compared with
+    the gzip of the dense file."""
     rows = _rows(sweep, knob)
     match = [r for r in rows if math.isclose(float(r["value"]), float(value))]
     if not match:
         raise ValueError(f"{knob} = {value!r} is not in the sweep; values: {[r['value'] for r in rows]}")
     row, dense = match[0], sweep["dense"]
     return TradeoffView(knob, float(value), _accuracy(row, finetuned), float(dense["accuracy"]), _size(row, knob),
-                        float(dense["size_bytes"]), float(row.get("latency_ms_b64", float("nan"))),
-                        float(dense["latency_ms_b64"]), finetuned)
+                        _dense_size(sweep, knob), float(row.get("latency_ms_b64", float("nan"))),
+                        float(dense["latency_ms_b64"]), finetuned, gzipped=knob == "unstructured sparsity")
 
 
 def tradeoff_curves(sweep: dict[str, Any], *, finetuned: bool = True) -> dict[str, dict[str, list[float]]]:
-    """For each knob: ``{"value": [...], "size_ratio": [...], "accuracy": [...]}`` (size relative to dense)."""
-    dense = float(sweep["dense"]["size_bytes"])
+    """For each knob: ``{"value": [...], "size_ratio": [...], "accuracy": [...]}`` (size relative to the dense
+    model's, measured the same way: gzipped for unstructured sparsity)."""
     out = {}
     for knob, key in KNOBS.items():
         if not sweep.get(key):
             continue
         rows = sweep[key]
         out[knob] = {"value": [float(r["value"]) for r in rows],
-                     "size_ratio": [_size(r, knob) / dense for r in rows],
+                     "size_ratio": [_size(r, knob) / _dense_size(sweep, knob) for r in rows],
                      "accuracy": [_accuracy(r, finetuned) for r in rows]}
     return out
 
@@ -115,8 +134,17 @@ def readout_html(view: TradeoffView) -> str:
             f"{' after fine-tuning' if view.finetuned else ''}<br>"
             f"accuracy {view.accuracy:.3f} (dense {view.dense_accuracy:.3f}, "
             f"{100 * (view.accuracy - view.dense_accuracy):+.1f} points)<br>"
-            f"size {view.size_bytes / 1024:,.1f} KiB (dense {view.dense_size_bytes / 1024:,.1f} KiB, "
-            f"{view.compression:.1f}x smaller)<br>latency at batch 64: {lat}</div>")
+            f"size {_size_text(view)}<br>latency at batch 64: {lat}</div>")
+
+
+def _size_text(view: TradeoffView) -> str:
+    how = " gzipped" if view.gzipped else ""
+    ratio = view.compression
+    # 3 significant figures: "1.0x smaller" would hide a file 4 % LARGER or smaller
+    verdict = "the same size as dense" if math.isclose(ratio, 1.0, abs_tol=5e-3) else \
+        f"{ratio:.3g}x smaller" if ratio > 1 else f"{1 / ratio:.3g}x LARGER"
+    return (f"{view.size_bytes / 1024:,.1f} KiB{how} (dense {view.dense_size_bytes / 1024:,.1f} KiB{how}): "
+            f"{verdict}")
 
 
 def _figure(sweep: dict[str, Any], finetuned: bool) -> go.FigureWidget:
@@ -126,7 +154,7 @@ def _figure(sweep: dict[str, Any], finetuned: bool) -> go.FigureWidget:
                         text=[f"{knob} = {v:g}" for v in curve["value"]], hoverinfo="text+x+y")
     fig.add_scatter(x=[], y=[], mode="markers", name="current",
                     marker=dict(size=16, symbol="circle-open", line=dict(width=3)))
-    fig.update_layout(xaxis_title="size / dense size (log)", yaxis_title="test accuracy", xaxis_type="log",
+    fig.update_layout(xaxis_title="size / dense size (log; unstructured: gzipped / gzipped dense)", yaxis_title="test accuracy", xaxis_type="log",
                       height=420, width=700, margin=dict(l=50, r=20, t=30, b=40))
     return fig
 
@@ -149,19 +177,27 @@ class TradeoffExplorer(widgets.VBox):
                                    self.figure])
         self._show()
         self.knob.observe(self._on_knob, names="value")
-        self.value.observe(lambda _: self._show(), names="value")
+        self.value.observe(self._on_value, names="value")
         self.finetuned.observe(self._on_finetuned, names="value")
 
     @property
     def view(self) -> TradeoffView:
         return tradeoff_view(self.sweep, self.knob.value, self.value.value, finetuned=self.finetuned.value)
 
+    def _on_value(self, change: dict) -> None:
+        self._show()
+
     def _on_knob(self, change: dict) -> None:
         options = [r["value"] for r in _rows(self.sweep, change["new"])]
-        self.value.unobserve_all("value")
-        self.value.options = options
-        self.value.value = options[len(options) // 2]
-        self.value.observe(lambda _: self._show(), names="value")
+        # Detach only OUR handler while the options change (the old value may not be in the new options).
+        # ``unobserve_all("value")`` would also drop ipywidgets' own value -> index observer of the
+        # selection widget: the slider would then stay at index 0 while the readout described the value.
+        self.value.unobserve(self._on_value, names="value")
+        try:
+            self.value.options = options
+            self.value.value = options[len(options) // 2]
+        finally:
+            self.value.observe(self._on_value, names="value")
         self._show()
 
     def _on_finetuned(self, change: dict) -> None:
