@@ -1,6 +1,6 @@
 """fp32 vs bf16 speed, and activation checkpointing's memory and time, on TinyGPT; ZeRO sharding measured.
 
-    python bench/precision_memory.py [--steps 20] [--rounds 5] [--threads 2] [--world-size 2] [--out-dir DIR]
+    python bench/precision_memory.py [--steps 20] [--rounds 5] [--threads 1] [--world-size 2] [--out-dir DIR]
     bigtrain-lab bench precision_memory
 
 Measures, on TinyGPT at nanoGPT's CPU shape (n_layer=4, n_head=4, n_embd=128, block_size=64, batch 12):
@@ -13,7 +13,8 @@ Measures, on TinyGPT at nanoGPT's CPU shape (n_layer=4, n_head=4, n_embd=128, bl
      (ZeroRedundancyOptimizer) and ZeRO-3 (FSDP2) on --world-size real gloo processes, next to the
      calculator's numbers.
 Prints a table and saves bench/results/precision_memory.json with the conditions it ran under
-(bench/conditions.py; the CPU's bf16/AMX flags are saved as "cpu_flags"). Other processes on the machine add
+(bench/conditions.py, with the torch threads it used, also under "settings"; the CPU's bf16/AMX flags are saved
+as "cpu_flags"). Other processes on the machine add
 noise: a run whose load average exceeds the core count is marked loaded and not quoted.
 """
 
@@ -36,7 +37,7 @@ from bigtrain_lab.memory import (
     model_state_bytes,
 )
 from bigtrain_lab.models import GPTConfig, TinyGPT
-from bigtrain_lab.precision import time_train_steps
+from bigtrain_lab.precision import profile_step_ms, time_train_steps
 from bigtrain_lab.recipes import NANOGPT_CPU_BATCH_SIZE, NANOGPT_CPU_SHAPE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,31 +67,25 @@ def median_ms(fn, repeats: int) -> float:
 
 
 def profile_step(precision: str) -> dict[str, float]:
-    groups = {"matmul": ("aten::mm", "aten::addmm", "aten::bmm"),
-              "attention": ("aten::_scaled_dot_product_flash_attention_for_cpu",
-                            "aten::_scaled_dot_product_flash_attention_for_cpu_backward"),
-              "casts_copies": ("aten::copy_", "aten::_to_copy")}
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        time_train_steps(model(), batch(), steps=3, warmup=1, precision=precision)
-    events = prof.key_averages()
-    out = {k: sum(e.self_cpu_time_total for e in events if e.key in keys) / 4000 for k, keys in groups.items()}
-    out["other"] = sum(e.self_cpu_time_total for e in events) / 4000 - sum(out.values())
-    return {k: round(v, 2) for k, v in out.items()}
+    """Operator self time per step (ms) by category: bigtrain_lab.precision.profile_step_ms over 4 steps."""
+    return {k: round(v, 2) for k, v in profile_step_ms(model, batch(), precision=precision, steps=3, warmup=1).items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round and variant")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each variant")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads (default: torch's, the physical cores); the lesson times with 1")
     parser.add_argument("--world-size", type=int, default=2)
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"),
                         help="where precision_memory.json goes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()  # what torch actually uses, recorded in "settings" and the conditions
     env = environment_report()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags {env.cpu_flags}")
-    conditions = Conditions.start(threads=args.threads)
+    conditions = Conditions.start(threads=threads)
 
     # 1. precision
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -149,7 +144,7 @@ def main() -> None:
     result = {
         "cpu_flags": env.cpu_flags,
         "model": {**SHAPE, "vocab_size": VOCAB, "batch_size": BATCH, "n_params": n_params},
-        "settings": {"steps": args.steps, "rounds": args.rounds, "world_size": args.world_size},
+        "settings": {"steps": args.steps, "rounds": args.rounds, "world_size": args.world_size, "threads": threads},
         "precision": precision_rows,
         "bf16_over_fp32_step_time": round(bf16_over_fp32, 3),
         "checkpointing": ckpt_rows,

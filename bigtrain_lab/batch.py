@@ -5,6 +5,8 @@
 * ``max_abs_difference``: how far two sets of gradients are apart.
 * ``train_mlp_with_batch_size``: a small classifier trained for a fixed number of epochs with a given batch
   size and learning rate, for the batch-size-versus-generalisation experiment.
+* ``keras_model_compile``: a stand-in with the signature of Keras 3's ``Model.compile``, to run the
+  circulating ``model.compile(..., batch_size=64)`` answer where tensorflow / keras are not installed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch.nn.functional as F
 
 from bigtrain_lab.fit import accuracy, fit_classifier
 
-__all__ = ["LossFn", "MLPRun", "accumulated_gradients", "lm_loss", "max_abs_difference", "train_mlp_with_batch_size"]
+__all__ = ["LossFn", "MLPRun", "accumulated_gradients", "keras_model_compile", "lm_loss", "max_abs_difference",
+           "train_mlp_with_batch_size"]
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -96,3 +99,21 @@ def train_mlp_with_batch_size(X_train: np.ndarray, y_train: np.ndarray, X_val: n
         lt, lv = model(Xt), model(Xv)
         return MLPRun(batch_size, lr, run.step, accuracy(model, Xt, yt), accuracy(model, Xv, yv),
                       float(F.cross_entropy(lt, yt)), float(F.cross_entropy(lv, yv)), run.wall_time_s)
+
+
+def keras_model_compile(optimizer: object = "rmsprop", loss: object = None, loss_weights: object = None,
+                        metrics: object = None, weighted_metrics: object = None, run_eagerly: bool = False,
+                        steps_per_execution: int = 1, jit_compile: object = "auto",
+                        auto_scale_loss: bool = True) -> dict[str, object]:
+    """A stand-in with exactly the parameters of Keras 3's ``Model.compile`` (keras.io, "Model training
+    APIs"); returns them as a dict. It has no ``batch_size``: in Keras the batch size is an argument of
+    ``Model.fit`` (or of the ``tf.data`` pipeline), so ``compile(..., batch_size=64)`` raises ``TypeError``
+    (tf.keras 2.x: "Invalid keyword argument(s) in `compile()`") before anything trains.
+
+    >>> keras_model_compile(optimizer="adam", batch_size=64)
+    Traceback (most recent call last):
+    TypeError: keras_model_compile() got an unexpected keyword argument 'batch_size'
+    """
+    return dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
+                steps_per_execution=steps_per_execution, jit_compile=jit_compile, auto_scale_loss=auto_scale_loss)

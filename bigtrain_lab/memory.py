@@ -3,10 +3,20 @@
 The calculator splits the memory of one training step into four parts:
 
 * parameters, gradients and optimizer states (the "model states" of the ZeRO paper, Rajbhandari et al.,
-  SC 2020): per parameter, fp32 training keeps 4 + 4 + 8 bytes with Adam (weights, gradients, momentum and
-  variance); mixed precision keeps 2 + 2 + 12 (fp16/bf16 weights and gradients; an fp32 master copy,
-  momentum and variance). With data-parallel degree ``world_size``, ZeRO stage 1 shards the optimizer
-  states over the ranks, stage 2 also the gradients, stage 3 also the parameters; stage 0 is plain DDP.
+  SC 2020). Per parameter, with Adam, three recipes (``precision``):
+
+  - ``"fp32"``: fp32 weights, gradients, momentum and variance: 4 + 4 + 8 = 16 bytes;
+  - ``"autocast"``: ``torch.autocast`` mixed precision (PyTorch AMP). The model's parameters stay fp32
+    and *are* the master copy; only the matmuls run in bf16/fp16 (on bf16 copies of the weights made on
+    the fly, which are activations, not model states), and the gradients are fp32: 4 + 4 + 8 = 16 bytes;
+  - ``"mixed"``: the ZeRO paper's recipe (DeepSpeed's fp16/bf16 modes, Megatron-LM): the model itself is
+    held in fp16/bf16 (weights 2, gradients 2) and the optimizer keeps an fp32 master copy, momentum and
+    variance (12, the paper's K): 2 + 2 + 12 = 16 bytes.
+
+  With data-parallel degree ``world_size``, ZeRO stage 1 shards the optimizer states over the ranks,
+  stage 2 also the gradients, stage 3 also the parameters; stage 0 is plain DDP. The two mixed recipes
+  need the same 16 bytes before sharding but shard differently: under ZeRO-3 both give 16 / N, under
+  ZeRO-1 autocast keeps 8 bytes of fp32 weights and gradients per GPU where the 16-bit model keeps 4.
 * activations: what autograd keeps from the forward pass for the backward pass. ``gpt_activation_bytes``
   counts, tensor by tensor, what ``bigtrain_lab.models.TinyGPT`` saves (fp32, or bf16 autocast), with or
   without activation checkpointing; activations are per micro-batch and ZeRO does not shard them.
@@ -49,7 +59,9 @@ __all__ = [
 BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 #: fp32 tensors the optimizer keeps per parameter: Adam(W) momentum and variance, SGD's momentum buffer.
 OPTIMIZER_STATES = {"adamw": 2, "sgd_momentum": 1, "sgd": 0}
-STATE_PRECISIONS = ("fp32", "mixed")
+#: the recipes of ``bytes_per_parameter``: fp32; torch.autocast (fp32 parameters are the master copy); a
+#: 16-bit model with an fp32 master copy in the optimizer (the ZeRO paper's, DeepSpeed's, Megatron's).
+STATE_PRECISIONS = ("fp32", "autocast", "mixed")
 ACTIVATION_PRECISIONS = ("fp32", "bf16")
 ZERO_STAGES = (0, 1, 2, 3)
 
@@ -111,13 +123,20 @@ def bytes_per_parameter(precision: str = "mixed", optimizer: str = "adamw") -> t
     """``(parameter, gradient, optimizer-state)`` bytes per parameter, before any sharding.
 
     ``precision="fp32"``: 4, 4 and 4 per optimizer state (Adam: 4 + 4 + 8 = 16).
-    ``precision="mixed"``: 2, 2 and an fp32 master copy plus the states (Adam: 2 + 2 + 12 = 16, the ZeRO
-    paper's K = 12). ``optimizer``: "adamw" (2 states), "sgd_momentum" (1), "sgd" (0).
+    ``precision="autocast"``: the same 4, 4, 4 per state: under ``torch.autocast`` the parameters and
+    gradients stay fp32 and the parameters are the master copy (Adam: 4 + 4 + 8 = 16); the bf16 weight
+    copies autocast makes for the matmuls are counted with the activations.
+    ``precision="mixed"``: a 16-bit model (2, 2) and, in the optimizer, an fp32 master copy plus the states
+    (Adam: 2 + 2 + 12 = 16, the ZeRO paper's K = 12; DeepSpeed and Megatron-LM keep this layout).
+    ``optimizer``: "adamw" (2 states), "sgd_momentum" (1), "sgd" (0).
+
+    >>> bytes_per_parameter("autocast"), bytes_per_parameter("mixed")
+    ((4, 4, 8), (2, 2, 12))
     """
     _check_choice("precision", precision, STATE_PRECISIONS)
     _check_choice("optimizer", optimizer, OPTIMIZER_STATES)
     states = 4 * OPTIMIZER_STATES[optimizer]
-    if precision == "fp32":
+    if precision in ("fp32", "autocast"):
         return 4, 4, states
     return 2, 2, 4 + states
 
@@ -126,6 +145,7 @@ def model_state_bytes(n_params: int, *, precision: str = "mixed", optimizer: str
                       zero_stage: int = 0, world_size: int = 1) -> MemoryBreakdown:
     """Per-GPU bytes of parameters, gradients and optimizer states (activations 0).
 
+    ``precision``: the recipe, "fp32", "autocast" or "mixed" (see ``bytes_per_parameter``).
     ZeRO stage 1 divides the optimizer states by ``world_size``, stage 2 also the gradients, stage 3 also
     the parameters; stage 0 (plain data parallelism) replicates everything. No rounding: a real
     implementation shards whole tensors or pads flat buffers, so its per-rank numbers differ slightly.

@@ -40,6 +40,18 @@ def test_bytes_per_parameter_is_the_zero_papers():
     assert bytes_per_parameter("fp32", "adamw") == (4, 4, 8)
     assert bytes_per_parameter("fp32", "sgd_momentum") == (4, 4, 4)
     assert bytes_per_parameter("mixed", "sgd") == (2, 2, 4)  # the fp32 master copy stays
+    assert bytes_per_parameter("autocast", "adamw") == (4, 4, 8)  # fp32 parameters are the master copy
+
+
+def test_the_two_mixed_recipes_shard_differently():
+    # same 16 bytes unsharded and under ZeRO-3; under ZeRO-1 autocast keeps fp32 weights and gradients
+    n, N = 1000, 8
+    for stage in (0, 3):
+        assert (model_state_bytes(n, precision="autocast", zero_stage=stage, world_size=N).total
+                == model_state_bytes(n, precision="mixed", zero_stage=stage, world_size=N).total)
+    assert model_state_bytes(n, precision="autocast", zero_stage=1, world_size=N).total == n * (8 + 8 / N)
+    assert model_state_bytes(n, precision="mixed", zero_stage=1, world_size=N).total == n * (4 + 12 / N)
+    assert model_state_bytes(n, precision="autocast", zero_stage=2, world_size=N).total == n * (4 + 12 / N)
 
 
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])
@@ -145,6 +157,24 @@ def test_measured_fp32_model_states_match_the_calculator(optimizer_cls, states):
     n_tensors = len(list(model.parameters()))
     step_counters = 4 * n_tensors if optimizer_cls is torch.optim.AdamW else 0  # Adam's `step`, fp32 scalars
     assert measured.optimizer_states == predicted.optimizer_states + step_counters
+
+
+def test_measured_autocast_model_states_match_the_autocast_recipe():
+    # under torch.autocast the parameters and their gradients stay fp32: 4 + 4 + 8, not 2 + 2 + 12
+    model = tiny()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randint(0, 50, (2, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x, x)[1]
+    loss.backward()
+    optimizer.step()
+    assert {p.dtype for p in model.parameters()} == {p.grad.dtype for p in model.parameters()} == {torch.float32}
+    n = model.num_parameters(non_embedding=False)
+    measured = measure_model_states(model, optimizer)
+    predicted = model_state_bytes(n, precision="autocast")
+    assert (measured.parameters, measured.gradients) == (predicted.parameters, predicted.gradients) == (4 * n, 4 * n)
+    assert measured.optimizer_states == predicted.optimizer_states + 4 * len(list(model.parameters()))
+    assert measured.parameters != model_state_bytes(n, precision="mixed").parameters
 
 
 def test_live_tensor_peak_sees_activations_grads_and_frees():
