@@ -54,16 +54,16 @@ SEED_TASKS: Mapping[str, Mapping[int, str]] = MappingProxyType({
     }),
 })
 
-#: Seed questions without a bank entry yet -> the lesson that brings them.
+#: Seed questions without a bank entry yet -> the new lesson that brings them.
 NOT_YET_COVERED: Mapping[str, str] = MappingProxyType({
-    "seed:000#11": "ensembles and model fusion (a new lesson)",
-    "seed:003#9": "ensembles and model fusion (a new lesson)",
-    "seed:000#12": "transfer learning and fine-tuning (a new lesson)",
-    "seed:000#20": "hyperparameter tuning (a new lesson)",
-    "seed:000#26": "hyperparameter tuning (a new lesson)",
-    "seed:000#22": "security and privacy of training (a new lesson)",
-    "seed:000#25": "serving and real-time prediction (a new lesson)",
-    "seed:003#14": "checkpoints: saving and loading (a new lesson)",
+    "seed:000#11": "ensembles and model fusion",
+    "seed:003#9": "ensembles and model fusion",
+    "seed:000#12": "transfer learning and fine-tuning",
+    "seed:000#20": "hyperparameter tuning",
+    "seed:000#26": "hyperparameter tuning",
+    "seed:000#22": "security and privacy of training",
+    "seed:000#25": "serving and real-time prediction",
+    "seed:003#14": "checkpoints: saving and loading",
 })
 
 SOURCE_RE = re.compile(r"kit|seed:(?P<doc>\d{3})#(?P<task>task)?(?P<number>[1-9]\d*)")
@@ -111,7 +111,8 @@ def covered_questions(sources: Iterable[str]) -> set[str]:
 
 
 def coverage_sentence(sources: Iterable[str]) -> str:
-    """"N of M questions ... have an entry; the K missing: ..." from the bank's sources and ``NOT_YET_COVERED``.
+    """"N of M questions ... have an entry; the K missing:" and a line per missing question (what it asks, the
+    lesson that brings it), from the bank's sources and ``NOT_YET_COVERED``.
 
     >>> coverage_sentence(["seed:000#1"]).startswith("1 of 52 questions")
     True
@@ -123,8 +124,9 @@ def coverage_sentence(sources: Iterable[str]) -> str:
             f"built from have an entry in the bank")
     if not missing:
         return head + "."
-    listed = "; ".join(f"{q} ({_title(q)}: {NOT_YET_COVERED.get(q, 'not planned yet')})" for q in missing)
-    return f"{head}; the {len(missing)} missing: {listed}."
+    listed = "".join(f"\n- {q.removeprefix('seed:').replace('#', ' #')} {_title(q)} "
+                     f"(new lesson: {NOT_YET_COVERED.get(q, 'not planned yet')})" for q in missing)
+    return f"{head}; the {len(missing)} missing:{listed}"
 
 
 def _title(ref: str) -> str:
