@@ -271,3 +271,15 @@ def test_a_timed_out_launch_leaves_no_worker_behind(tmp_path):
     for pid in map(int, pid_file.read_text().split()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_nccl_defaults_read_from_the_installed_torch():
+    from bigtrain_lab.distributed.env import nccl_defaults
+
+    found = nccl_defaults()
+    # what lesson 05's table says (PyTorch's docs: "By default, it is set to 3"); a torch whose sources say
+    # otherwise fails here, and the lesson's prose must follow
+    assert found.async_error_handling == (3, "SkipCleanUp")
+    assert found.torchrun_async_error_handling == 1  # torchrun exports 1 to its workers when unset
+    assert found.trace_buffer_size is not None and found.trace_buffer_size > 0
+    assert found.dump_requires is not None and "TORCH_NCCL_TRACE_BUFFER_SIZE > 0" in found.dump_requires

@@ -58,3 +58,20 @@ def test_scaling_calculator_redraws():
     calc.overlap.value = 0.0
     assert list(calc.figure.data[0].y) != before
     assert "16 workers" in calc.summary.value
+
+
+@pytest.mark.parametrize(("world_size", "step"), [(2, 1), (4, 3), (8, 7), (8, 14)])
+def test_ring_figure_title_wraps_and_cells_stay_legible(world_size, step):
+    from bigtrain_lab.widgets.distributed import _TITLE_CHARS, ring_cell_text, ring_title_lines
+
+    frame = ring_frame(world_size, step)
+    fig = ring_figure(frame)
+    lines = ring_title_lines(frame)
+    assert fig.layout.title.text == "<br>".join(lines) and frame.caption.split()[0] in lines[0]
+    assert all(len(line) <= _TITLE_CHARS for line in lines)  # nothing runs past the figure's edge
+    assert fig.layout.margin.t >= 18 * len(lines)  # room for every line above the plot
+    heatmap = fig.data[0]
+    assert heatmap.textfont.size >= 11 and all(len(t) <= 9 for row in heatmap.text for t in row)
+    assert [list(row) for row in heatmap.customdata] == frame.labels  # the hover keeps the full list
+    assert ring_cell_text("0+1+2", 8) == "0+1+2" and ring_cell_text("0+1+2+3+4+5+6+7", 8) == "all 8"
+    assert ring_cell_text("3+4+5+6+7", 8) == "3+4+5+6+7" and ring_cell_text("2+3+4+5+6+7", 8) == "6 workers"

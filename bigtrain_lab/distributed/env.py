@@ -9,7 +9,9 @@ counts the restarts of the worker group (``--max-restarts``).
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -129,3 +131,48 @@ def cleanup() -> None:
     """``destroy_process_group`` when one is running (a clean exit: no leaked NCCL communicators)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@dataclass(frozen=True)
+class NcclDefaults:
+    """What the installed torch does about a hung or failed NCCL collective, read from its own sources
+    (None where this torch's files do not say).
+
+    ``async_error_handling``: ProcessGroupNCCL's default ``TORCH_NCCL_ASYNC_ERROR_HANDLING`` and its mode's
+    name (``(3, "SkipCleanUp")``: tear the process down without aborting the communicators; 1 =
+    ``TearDown``: abort them, then tear down; 2 = only abort; 0 = nothing). ``torchrun_async_error_handling``:
+    the value torchrun's agent exports to its workers when the variable is unset. ``trace_buffer_size``:
+    the flight recorder's default number of entries (``TORCH_NCCL_TRACE_BUFFER_SIZE``; 0 = off).
+    ``dump_requires``: the header's comment on what ``TORCH_NCCL_DUMP_ON_TIMEOUT`` must be set with."""
+
+    async_error_handling: tuple[int, str] | None
+    torchrun_async_error_handling: int | None
+    trace_buffer_size: int | None
+    dump_requires: str | None
+
+
+def nccl_defaults() -> NcclDefaults:
+    """Read the installed torch's ProcessGroupNCCL and FlightRecorder headers (shipped in ``torch/include``
+    even by CPU wheels) and torchrun's agent source for the error-handling and flight-recorder defaults."""
+    from torch.distributed.elastic.agent.server import local_elastic_agent
+
+    include = os.path.join(os.path.dirname(torch.__file__), "include", "torch", "csrc", "distributed", "c10d")
+
+    def read(name: str) -> str:
+        try:
+            with open(os.path.join(include, name), encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    pg, recorder = read("ProcessGroupNCCL.hpp"), read("FlightRecorder.hpp")
+    mode = re.search(r"the default value \((\d) - (\w+)\)", pg)
+    agent = re.search(r'"TORCH_NCCL_ASYNC_ERROR_HANDLING", str\((\d)\)', inspect.getsource(local_elastic_agent))
+    buffer = re.search(r'"TORCH_NCCL_TRACE_BUFFER_SIZE"\}, (\d+)\)', recorder)
+    dump = re.search(r"// Control whether dumping debug info on watchdog\s*// timeout is enabled\. (.*?)\n"
+                     r"static std::vector<std::string> TORCH_NCCL_DUMP_ON_TIMEOUT", pg, re.S)
+    return NcclDefaults(
+        async_error_handling=(int(mode[1]), mode[2]) if mode else None,
+        torchrun_async_error_handling=int(agent[1]) if agent else None,
+        trace_buffer_size=int(buffer[1]) if buffer else None,
+        dump_requires=" ".join(dump[1].replace("//", " ").split()) if dump else None)

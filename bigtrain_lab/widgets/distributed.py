@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -59,19 +60,45 @@ def ring_frame(world_size: int, step: int) -> RingFrame:
                      step / n, caption)
 
 
+#: characters per title line of the ring figure: at 13 px about 480 px, left of plotly's mode bar
+_TITLE_CHARS = 80
+
+
+def ring_cell_text(label: str, world_size: int) -> str:
+    """What a heatmap cell shows: the workers summed in ("0+2+3") while that fits a cell at a legible
+    size, else how many ("5 workers", "all 8"); the hover always shows the full list."""
+    if len(label) <= 9:
+        return label
+    k = label.count("+") + 1
+    return f"all {world_size}" if k == world_size else f"{k} workers"
+
+
+def ring_title_lines(frame: RingFrame) -> list[str]:
+    """The figure's title, wrapped so that no line is cut off: the step's caption, then the sends of this
+    step and what each worker has sent so far."""
+    n = frame.world_size
+    sends = ", ".join(f"{s}→{d} (chunk {c})" for s, d, c in frame.transfers) or "none yet"
+    sent = (f"each worker has sent {frame.sent_fraction:.2f} of the tensor so far "
+            f"(2(N-1)/N = {2 * (n - 1) / n:.2f} at the end)")
+    return [*textwrap.wrap(frame.caption, _TITLE_CHARS), *textwrap.wrap(f"sends this step: {sends}", _TITLE_CHARS),
+            sent]
+
+
 def ring_figure(frame: RingFrame) -> go.Figure:
     """Heatmap of workers x chunks, coloured by how many workers are summed in, with the step's sends."""
     n = frame.world_size
+    lines = ring_title_lines(frame)
     fig = go.Figure(go.Heatmap(
-        z=frame.counts, text=frame.labels, texttemplate="%{text}", zmin=1, zmax=n, colorscale="Blues",
-        x=[f"chunk {c}" for c in range(n)], y=[f"worker {r}" for r in range(n)], name="ring",
-        colorbar={"title": "workers<br>summed"}, hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
-    sends = ", ".join(f"{s}→{d} (chunk {c})" for s, d, c in frame.transfers) or "none yet"
-    fig.update_layout(title=f"{frame.caption}<br><sub>sends this step: {sends} | each worker has sent "
-                            f"{frame.sent_fraction:.2f} of the tensor so far (2(N-1)/N = "
-                            f"{2 * (n - 1) / n:.2f} at the end)</sub>",
-                      yaxis={"autorange": "reversed"}, height=140 + 45 * n, width=820,
-                      margin={"l": 80, "r": 20, "t": 90, "b": 30})
+        z=frame.counts, text=[[ring_cell_text(label, n) for label in row] for row in frame.labels],
+        customdata=frame.labels, texttemplate="%{text}", textfont={"size": 12}, zmin=1, zmax=n,
+        colorscale="Blues", x=[f"chunk {c}" for c in range(n)], y=[f"worker {r}" for r in range(n)], name="ring",
+        colorbar={"title": {"text": "workers<br>summed"}},
+        hovertemplate="%{y}, %{x}: %{customdata}<extra></extra>"))
+    top = 30 + 18 * len(lines)
+    fig.update_layout(title={"text": "<br>".join(lines), "font": {"size": 13}, "x": 0.01, "xanchor": "left",
+                             "y": 1 - 10 / (top + 40 * n + 30), "yanchor": "top"},
+                      yaxis={"autorange": "reversed"}, height=top + 40 * n + 30, width=800,
+                      margin={"l": 80, "r": 20, "t": top, "b": 30})
     return fig
 
 
