@@ -157,20 +157,23 @@ DEFINITIONAL = {"0.5", "1.0", "0.0", "100 %", "100%"}
 
 
 @cache
-def code_numbers(notebook: str) -> frozenset[float]:
-    """The values of the number literals in the code cells of ``notebook`` (1e-3 and 0.001 alike): the lesson's
-    settings and the values it asserts."""
+def code_numbers(notebook: str) -> frozenset[str]:
+    """The number literals in the code cells of ``notebook``, as written: the lesson's settings and the values
+    it asserts."""
     path = ROOT / notebook
     if not path.is_file():
         return frozenset()
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    return frozenset(float(x) for x in re.findall(r"(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", code))
+    return frozenset(re.findall(r"(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", code))
 
 
-def unlisted_measurements(q: Question, in_code: frozenset[float] = frozenset()) -> list[str]:
+def unlisted_measurements(q: Question, in_code: frozenset[str] = frozenset()) -> list[str]:
     """The numbers of ``q``'s en answer and pitfalls that stand in a sentence claiming a measurement and are
-    neither among its ``figures``, in its question, definitional, nor a number literal of ``in_code``."""
+    neither among its ``figures``, in its question, definitional, nor one of the number literals ``in_code``
+    (by value: 1e-3 is 0.001; a number written with a trailing zero, 0.600, is a printed result and must be
+    written so in the code)."""
+    values = {float(x) for x in in_code}
     listed = {FIGURE_TEXT_RE.fullmatch(f.text)["number"] for f in q.figures}
     asked = set(re.findall(r"\d+(?:\.\d+)?", q.question["en"]))
     found = []
@@ -184,7 +187,9 @@ def unlisted_measurements(q: Question, in_code: frozenset[float] = frozenset()) 
                 if whole in DEFINITIONAL or number in listed or number in asked:
                     continue
                 value = float(number)
-                if value in in_code or ((m["suffix"] or "").strip() == "%" and round(value / 100, 12) in in_code):
+                formatted = re.search(r"\.\d*0$", number) is not None  # 0.600, 0.80: a printed result, not a setting
+                if number in in_code or not formatted and (
+                        value in values or ((m["suffix"] or "").strip() == "%" and round(value / 100, 12) in values)):
                     continue
                 found.append(whole)
     return found
@@ -200,12 +205,13 @@ def test_the_lint_flags_an_unlisted_measurement_and_spares_settings_and_figures(
     assert unlisted_measurements(q("Cross-entropy on 10 classes is at least 1.46; fp16 has 2^-24.")) == [], \
         "no measurement claimed"
     assert unlisted_measurements(q("In the lesson, at lr 0.1 with threshold 0.9, `f(0.25)`."),
-                                 frozenset({0.9})) == [], "asked in the question, a code setting, code"
+                                 frozenset({"0.9"})) == [], "asked in the question, a code setting, code"
     from bigtrain_lab.quiz.bank import Figure
 
     listed = (Figure("0.874", "bench/results/x.json#/a"),)
     assert unlisted_measurements(q("The lesson measures 0.874 vs 0.956.", listed)) == ["0.956"]
-    assert unlisted_measurements(q("Measured in the lesson: 30 % of them."), frozenset({0.3})) == []
+    assert unlisted_measurements(q("Measured in the lesson: 30 % of them."), frozenset({"0.3"})) == []
+    assert unlisted_measurements(q("The lesson's run gave 0.600 at threshold 0.6."), frozenset({"0.6"})) == ["0.600"]
 
 
 @pytest.mark.parametrize("q", BANK, ids=lambda q: q.id)
