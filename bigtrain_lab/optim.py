@@ -21,8 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = [
-    "OPTIMIZER_NAMES", "SURFACES", "Surface", "Trajectory", "make_optimizer", "margin_losses", "run_trajectory",
-    "surface_grid", "weight_decay_variants",
+    "OPTIMIZER_NAMES", "SURFACES", "Surface", "Trajectory", "make_optimizer", "margin_losses",
+    "penalized_softmax_regression", "run_trajectory", "surface_grid", "weight_decay_variants",
 ]
 
 OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -226,6 +226,38 @@ def weight_decay_variants(optimizer: str, model: nn.Module, X: torch.Tensor, y: 
         results[variant] = torch.cat([p.detach().flatten() for p in params])
     return results
 
+
+
+PENALTIES = ("none", "l1", "l2")
+
+
+def penalized_softmax_regression(X: torch.Tensor, y: torch.Tensor, *, penalty: str, strength: float,
+                                 steps: int = 200, lr: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """A linear softmax classifier trained full-batch with plain SGD on cross-entropy plus a penalty on
+    its weight matrix (the bias is not penalised); returns ``(W, b)``, ``W`` of shape (n_features, n_classes).
+
+    penalty: "none"; "l1", ``strength * sum(|W|)`` (its subgradient ``strength * sign(W)`` has the same
+    size for every non-zero weight: small weights are pushed to 0, where they then jitter within about
+    ``lr * strength``); "l2", ``strength / 2 * sum(W**2)`` (gradient ``strength * W``: proportional to the
+    weight, so large weights shrink most and none reaches 0). Zero initialisation, float64.
+    """
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    X = torch.as_tensor(X, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.long)
+    W = torch.zeros(X.shape[1], int(y.max()) + 1, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(W.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([W, b], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(X @ W + b, y)
+        if penalty == "l1":
+            loss = loss + strength * W.abs().sum()
+        elif penalty == "l2":
+            loss = loss + strength / 2 * (W**2).sum()
+        loss.backward()
+        opt.step()
+    return W.detach(), b.detach()
 
 # ---- losses as functions of the margin ----------------------------------------------------------
 

@@ -184,3 +184,22 @@ def test_graded_adamw_reference_equals_torch_adamw_bit_for_bit(dtype, hyper):
         state = opt.state[param]
         assert torch.equal(p, param.detach())
         assert torch.equal(m, state["exp_avg"]) and torch.equal(v, state["exp_avg_sq"])
+
+
+# ---- L1 versus L2 penalties ------------------------------------------------------------------------
+
+def test_l1_makes_weights_zero_and_l2_shrinks_the_largest():
+    from sklearn.datasets import make_classification
+
+    from bigtrain_lab.optim import penalized_softmax_regression
+
+    X, y = make_classification(n_samples=300, n_features=20, n_informative=2, n_redundant=0, class_sep=2.0,
+                               flip_y=0, random_state=0)  # 2 useful features of 20
+    X, y = torch.tensor(X), torch.tensor(y)
+    weights = {p: penalized_softmax_regression(X, y, penalty=p, strength=s, steps=300, lr=0.5)[0].abs()
+               for p, s in (("none", 0.0), ("l1", 0.01), ("l2", 0.03))}
+    near_zero = {p: float((w < 1e-2).double().mean()) for p, w in weights.items()}
+    assert near_zero["l1"] > 0.5 > near_zero["l2"] and near_zero["none"] < 0.2
+    assert weights["l2"].max() < 0.8 * weights["l1"].max()  # L2 shrinks the large weights more than L1
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        penalized_softmax_regression(X, y, penalty="elastic", strength=0.1)

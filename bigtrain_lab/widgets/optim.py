@@ -92,8 +92,10 @@ def trajectory_figure(view: TrajectoryView, *, grid: int = 120) -> go.Figure:
                     marker={"size": 10, "color": "black"})
     fig.update_xaxes(range=list(spec.x_range))
     fig.update_yaxes(range=list(spec.y_range))
-    fig.update_layout(title=f"{spec.name}: {spec.description} ({view.steps} steps, lr x {view.lr_scale:g})",
-                      height=480, width=860, margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    # two lines: the surface's description is too long for one line of an 860-pixel figure (Himmelblau's was cut)
+    fig.update_layout(title={"text": f"{spec.name}, {view.steps} steps, lr x {view.lr_scale:g}<br>"
+                                     f"<sup>{spec.description}</sup>", "x": 0.02, "xanchor": "left"},
+                      height=500, width=860, margin={"l": 50, "r": 20, "t": 80, "b": 40})
     return fig
 
 
