@@ -246,7 +246,7 @@ def format_errata(errata: Sequence[Erratum] | None = None, width: int = 120) -> 
     errata = load_errata() if errata is None else errata
     lines = [f"{len(errata)} circulating wrong answers, each run in a lesson section:", ""]
     for k, e in enumerate(errata, 1):
-        lines.append(f"{k:>2}. [{e.seeds}] {e.id}  ({e.lesson})")
+        lines.append(f"{k:>2}. [{e.seeds}] {e.id}  ({e.lesson}{', provisional' if e.todo else ''})")
         for label, text in (("wrong", e.wrong), ("right", e.right)):
             lines.extend(textwrap.wrap(text, width, initial_indent=f"    {label}: ", subsequent_indent=" " * 11))
     return "\n".join(lines)
@@ -262,7 +262,8 @@ class ErrataTable:
         def row(e: Erratum) -> str:
             link = f'<a href="{html.escape(self.prefix + e.lesson.removeprefix("notebooks/"))}">' \
                    f"{html.escape(e.lesson.removeprefix('notebooks/'))}</a>"
-            cells = [html.escape(e.seeds), html.escape(e.wrong), html.escape(e.right), link]
+            cells = [html.escape(e.seeds), html.escape(e.wrong), html.escape(e.right),
+                     link + (" (provisional)" if e.todo else "")]
             return "<tr>" + "".join(f'<td style="text-align:left">{c}</td>' for c in cells) + "</tr>"
 
         head = "".join(f'<th style="text-align:left">{h}</th>' for h in ("seed", "wrong", "right", "runs in"))
