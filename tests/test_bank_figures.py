@@ -81,7 +81,8 @@ def test_resolve_pointer():
 ENTRY = {
     "id": "metrics.toy", "topic": "metrics", "source": "kit", "lesson": "notebooks/01_metrics.ipynb#intro",
     "question": {"en": "Q?", "zh": "问题？"},
-    "answer": {"en": "The lesson measures 0.885 for the student, 1.12x faster, 3 % of rows.", "zh": "答案。"},
+    "answer": {"en": "The lesson measures 0.885 for the student, 1.12x faster, 3 % of rows.",
+               "zh": "课程测得学生模型 0.885，快 1.12 倍，3% 的行。"},
     "pitfalls": {"en": ["wrong"], "zh": ["错误"]},
 }
 IDLE = {"cpu": "toy", "cores": 2, "load_before": 0.1, "load_after": 0.2, "loaded": False}
@@ -117,6 +118,7 @@ def test_a_right_toy_figure_passes(tmp_path):
     ([fig("0.885")], {**IDLE, "load_after": 9.0, "loaded": True}, "not quotable: bench result 'toy' was recorded on a"),
     ([fig("0.885")], None, "not quotable: bench result 'toy' records no conditions"),
     ([fig("0.89", "/rows/0/student_accuracy")], IDLE, "'0.89' does not appear in the en answer"),
+    ([fig("0.89", "/rows/0/student_accuracy")], IDLE, "'0.89' does not appear in the zh answer"),
 ])
 def test_wrong_figures_are_reported(tmp_path, figures, conditions, expected):
     problems = figure_problems(toy(tmp_path, figures, conditions), tmp_path)

@@ -389,14 +389,18 @@ def figure_in_text(text: str, prose: str) -> bool:
 
 def figure_problems(question: Question, root: str | Path) -> list[str]:
     """What is wrong with ``question``'s figures, read against the files under ``root`` (the checkout): the text
-    is not in the en answer or pitfalls, the file is missing, records no conditions or was measured on a loaded
-    machine, the pointer does not resolve, or the value does not round to the text. Empty when all are right."""
-    prose = "\n".join([question.answer["en"], *question.pitfalls["en"]])
+    is not in the en answer or pitfalls (or its number not in the zh ones), the file is missing, records no
+    conditions or was measured on a loaded machine, the pointer does not resolve, or the value does not round to
+    the text. Empty when all are right."""
+    prose = {lang: "\n".join([question.answer[lang], *question.pitfalls[lang]]) for lang in LANGS}
     problems = []
     for figure in question.figures:
         where = f"{question.id}: figure {figure.text!r} ({figure.source})"
-        if not figure_in_text(figure.text, prose):
+        if not figure_in_text(figure.text, prose["en"]):
             problems.append(f"{where}: {figure.text!r} does not appear in the en answer or pitfalls")
+        number = FIGURE_TEXT_RE.fullmatch(figure.text)["number"]  # type: ignore[index]
+        if not figure_in_text(number, prose["zh"]):
+            problems.append(f"{where}: {number!r} does not appear in the zh answer or pitfalls")
         path = Path(root) / figure.path
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
