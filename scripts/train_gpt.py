@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from bigtrain_lab import get_device, seed_everything
-from bigtrain_lab.environment import environment_report
 from bigtrain_lab.models import GPTConfig, TinyGPT
+from bigtrain_lab.precision import cpu_peak_flops, parse_cpuinfo
 from bigtrain_lab.recipes import (
     RECIPE_FIELDS,
     Recipe,
@@ -143,26 +143,10 @@ def peak_flops(device: torch.device, peak_tflops: float | None) -> tuple[float |
                 return tflops * 1e12, f"{tflops:g} TFLOP/s, the datasheet's dense bf16 peak of {name}"
         return None, f"unknown peak for {name}: pass --peak-tflops"
     if device.type == "cpu":
-        flags = environment_report().cpu_flags
-        per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 8
-        ghz = _cpu_ghz()
-        threads = torch.get_num_threads()
-        return (threads * ghz * 1e9 * per_cycle,
-                f"CPU estimate: {threads} threads x {ghz:.2f} GHz x {per_cycle} fp32 FLOP/cycle "
-                f"(two FMA units of the widest vectors) = {threads * ghz * per_cycle / 1e3:.2f} TFLOP/s; "
-                f"a rough upper bound, pass --peak-tflops for a measured one")
+        cpuinfo = Path("/proc/cpuinfo")
+        text = cpuinfo.read_text(encoding="utf-8") if cpuinfo.exists() else ""
+        return cpu_peak_flops(parse_cpuinfo(text), torch.get_num_threads())
     return None, f"no peak figure for {device.type}: pass --peak-tflops"
-
-
-def _cpu_ghz() -> float:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":", 1)[1]) / 1000
-    except (OSError, ValueError):
-        pass
-    return 2.5  # a typical laptop/server core when the clock cannot be read
 
 
 class PrintProgress:
