@@ -187,7 +187,7 @@ class ScalingCalculator(widgets.VBox):
     def __init__(self, *, n_params_m: float = 124.0, compute_ms: float = 100.0, bandwidth_gbs: float = 25.0,
                  latency_us: float = 5.0, grad_bytes: int = 2, overlap: float = 1.0, max_world: int = 64) -> None:
         style = {"description_width": "150px"}
-        layout = widgets.Layout(width="460px")
+        layout = widgets.Layout(width="430px")  # two columns of controls fit a 900 px output area
         self.params = widgets.FloatLogSlider(description="parameters (M)", value=n_params_m, base=10, min=0,
                                              max=5, style=style, layout=layout, continuous_update=False)
         self.compute = widgets.FloatLogSlider(description="compute / step (ms)", value=compute_ms, base=10,
