@@ -77,3 +77,15 @@ def test_experiment_runs_and_threshold_keeps_pr_auc():
     assert all(0 <= r.recall <= 1 and 0 <= r.pr_auc <= 1 for r in res)
     with pytest.raises(ValueError):
         imbalance.train_imbalanced(d.X_train, d.y_train, "smote")
+
+
+def test_pr_auc_sentence_follows_the_numbers():
+    means = {"none": 0.567, "class_weights": 0.711, "threshold": 0.567}
+    beyond = imbalance.pr_auc_against_seed_spread(means, spread=0.042)
+    assert "class_weights beyond it (ranked the rare class better" in beyond and "threshold within it" in beyond
+    within = imbalance.pr_auc_against_seed_spread({"none": 0.462, "focal": 0.513}, spread=0.063)
+    assert "focal within it" in within and "beyond" not in within
+    worse = imbalance.pr_auc_against_seed_spread({"none": 0.5, "oversample": 0.3}, spread=0.05)
+    assert "oversample beyond it (changed the ranking" in worse and "-0.200" in worse
+    with pytest.raises(ValueError):
+        imbalance.pr_auc_against_seed_spread(means, spread=-1.0)
