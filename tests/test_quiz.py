@@ -45,7 +45,8 @@ from tests.conftest import notebook_anchors
 
 METRICS_ANCHORS = {
     "accuracy-and-imbalance", "confusion-matrix", "precision-recall-f1", "roc-and-pr-curves",
-    "choosing-a-threshold", "calibration", "regression-errors", "cross-validation", "common-mistakes",
+    "choosing-a-threshold", "calibration", "perplexity", "regression-errors", "cross-validation", "common-mistakes",
+    "accuracy-on-probabilities",
 }
 # Every metrics / model-evaluation question of the seed banks (003's duplicates in its 面试题库 and
 # 满分答案解析 lists carry the same numbers): 000 #19 模型评估, 003 #1 如何评估大模型的性能,
