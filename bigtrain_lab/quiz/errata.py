@@ -259,10 +259,12 @@ class ErrataTable:
         self.errata, self.prefix = list(errata), prefix
 
     def _repr_html_(self) -> str:
+        from bigtrain_lab.quiz.render import markup  # `code` spans as <code>, text escaped
+
         def row(e: Erratum) -> str:
             link = f'<a href="{html.escape(self.prefix + e.lesson.removeprefix("notebooks/"))}">' \
                    f"{html.escape(e.lesson.removeprefix('notebooks/'))}</a>"
-            cells = [html.escape(e.seeds), html.escape(e.wrong), html.escape(e.right),
+            cells = [html.escape(e.seeds), markup(e.wrong), markup(e.right),
                      link + (" (provisional)" if e.todo else "")]
             return "<tr>" + "".join(f'<td style="text-align:left">{c}</td>' for c in cells) + "</tr>"
 
