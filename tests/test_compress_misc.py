@@ -19,7 +19,14 @@ from bigtrain_lab.compress import (
     size_on_disk,
     sparsity,
 )
-from bigtrain_lab.compress.distillation import agreement, distillation_loss_fn, kl_to
+from bigtrain_lab.compress.distillation import (
+    UNLABELLED,
+    agreement,
+    distillation_loss_fn,
+    kl_to,
+    transfer_loss_fn,
+    transfer_targets,
+)
 from bigtrain_lab.compress.measure import num_threads
 from bigtrain_lab.fit import accuracy, fit_classifier
 from bigtrain_lab.models import CNN, MLP
@@ -96,3 +103,30 @@ def test_fit_and_distill_on_digits_learns():
     fit_classifier(student, d.X_train, d.y_train, sampling="random", steps=150, lr=3e-3, loss_fn=distillation_loss_fn(teacher))
     assert agreement(student, teacher, d.X_test) > 0.7
     assert kl_to(teacher, teacher, d.X_test) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_transfer_loss_on_a_partly_unlabelled_set():
+    torch.manual_seed(0)
+    teacher = MLP(6, (8,), 4).eval()
+    student = MLP(6, (5,), 4)
+    x, y = torch.randn(10, 6), torch.randint(0, 4, (10,))
+    full = transfer_targets(teacher, x, y)
+    assert full.shape == (10, 5) and torch.equal(full[:, 0].long(), y)
+    loss = transfer_loss_fn(temperature=3.0, alpha=0.3)
+    # every row labelled: Hinton's loss exactly
+    ref = distillation_loss(student(x), teacher(x), y, temperature=3.0, alpha=0.3)
+    assert float(loss(student, x, full)) == pytest.approx(float(ref), rel=1e-6)
+    # unlabelled rows: only the soft term sees them
+    y_part = y.clone()
+    y_part[5:] = UNLABELLED
+    part = transfer_targets(teacher, x, y_part)
+    z, t = student(x), teacher(x)
+    soft = F.kl_div(F.log_softmax(z / 3, -1), F.softmax(t / 3, -1), reduction="batchmean")
+    want = 0.3 * 9 * soft + 0.7 * F.cross_entropy(z[:5], y[:5])
+    assert float(loss(student, x, part)) == pytest.approx(float(want), rel=1e-6)
+    none = transfer_targets(teacher, x, torch.full((10,), UNLABELLED))
+    out = loss(student, x, none)
+    assert torch.isfinite(out) and float(out) == pytest.approx(float(0.3 * 9 * soft), rel=1e-6)
+    out.backward()
+    with pytest.raises(ValueError):
+        transfer_loss_fn(temperature=0.0)

@@ -120,3 +120,65 @@ def test_int8_paths_run_shrink_and_stay_close():
         assert (out - ref).abs().max() < 0.05 * ref.abs().max()
         assert size_on_disk(quantized) < fp32 / 3
     assert torch.equal(model(x), ref)  # the originals are untouched (copies)
+
+
+def test_restricted_symmetric_range_is_minmaxobserver_with_minus_127():
+    """Our symmetric int8 is [-127, 127], scale = max|x| / 127: torch's MinMaxObserver gives it only when
+    told quant_min=-127; its qint8 default is [-128, 127] with scale = max|x| / 127.5 (as torchao's)."""
+    x = torch.tensor([-1.0, 0.3, 2.0])
+    _, scale, _ = quantize_affine(x, symmetric=True)
+    restricted = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, quant_min=-127, quant_max=127)
+    default = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
+    restricted(x)
+    default(x)
+    assert (default.quant_min, default.quant_max) == (-128, 127)
+    assert scale == pytest.approx(float(restricted.calculate_qparams()[0]), rel=1e-7) == pytest.approx(2.0 / 127)
+    assert float(default.calculate_qparams()[0]) == pytest.approx(2.0 / 127.5, rel=1e-6)
+
+
+def test_dynamic_qat_simulates_what_int8_dynamic_deploys():
+    """scheme="dynamic" fake-quantizes as torchao's Int8DynamicActivationInt8WeightConfig computes: layer by
+    layer the simulated and the deployed int8 outputs agree to float rounding; the static scheme does not."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    x = torch.randn(40, 32) * 3
+    deployed = int8_dynamic(model)
+    dynamic = prepare_qat(model, scheme="dynamic").eval()
+    static = prepare_qat(model).train()
+    with torch.no_grad():
+        static(x)
+        static.eval()
+        for layer in (0, 2):
+            inp = x if layer == 0 else torch.relu(deployed[0](x))
+            ref = deployed[layer](inp)
+            assert (dynamic[layer](inp) - ref).abs().max() < 1e-4 * ref.abs().max()
+            assert (static[layer](inp) - ref).abs().max() > 1e-3 * ref.abs().max()
+    with pytest.raises(ValueError, match="scheme"):
+        prepare_qat(model, scheme="per_token")
+
+
+def test_dynamic_qat_trains_through_the_rounding():
+    torch.manual_seed(0)
+    layer = prepare_qat(nn.Sequential(nn.Linear(8, 4)), scheme="dynamic")[0]
+    x = torch.randn(5, 8, requires_grad=True)
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None and x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.allclose(x.grad, layer.weight.detach().sum(0).expand(5, 8), atol=0.05)  # straight-through
+
+
+def test_torchao_import_noise_filter_drops_only_its_two_records():
+    import logging
+
+    from bigtrain_lab.compress.quantization import _TorchaoImportNoise
+
+    def record(name, msg):
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, None, None)
+
+    f = _TorchaoImportNoise()
+    so = "/x/site-packages/torchao/_C_mxfp8.cpython-310-x86_64-linux-gnu.so"
+    assert not f.filter(record("torchao", f"Failed to load {so}: Could not load this library: {so}"))
+    assert not f.filter(record("torch.utils._pytree", "<enum 'KernelPreference'> is an Enum subclass and is now "
+                               "natively supported ... Calling register_constant() on Enum subclasses is deprecated"))
+    assert f.filter(record("torchao", "Failed to quantize layer fc1"))
+    assert f.filter(record("torchao", "Skipping import of cpp extensions due to incompatible torch version"))
+    assert f.filter(record("other", f"Failed to load {so}"))

@@ -3,7 +3,14 @@ factorization and LoRA, lightweight backbones, and the measurements that judge t
 parameters, latency, accuracy). Lesson: notebooks/06_compression.ipynb."""
 
 from bigtrain_lab.compress.digits import Digits, load_digits
-from bigtrain_lab.compress.distillation import agreement, distillation_loss, distillation_loss_fn, kl_to
+from bigtrain_lab.compress.distillation import (
+    agreement,
+    distillation_loss,
+    distillation_loss_fn,
+    kl_to,
+    transfer_loss_fn,
+    transfer_targets,
+)
 from bigtrain_lab.compress.lightweight import DepthwiseSeparableConv, SeparableCNN, conv_macs, count_macs
 from bigtrain_lab.compress.lowrank import (
     LoRALinear,
@@ -34,6 +41,7 @@ from bigtrain_lab.compress.pruning import (
 )
 from bigtrain_lab.compress.quantization import (
     FakeQuantLinear,
+    compile_frozen,
     dequantize_affine,
     dequantize_per_channel,
     fake_quantize,
@@ -50,12 +58,12 @@ from bigtrain_lab.compress.quantization import (
 
 __all__ = [
     "Digits", "DepthwiseSeparableConv", "FakeQuantLinear", "Latency", "LoRALinear", "SeparableCNN",
-    "add_lora", "agreement", "conv_macs", "count_macs", "count_parameters", "dequantize_affine",
+    "add_lora", "agreement", "compile_frozen", "conv_macs", "count_macs", "count_parameters", "dequantize_affine",
     "dequantize_per_channel", "distillation_loss", "distillation_loss_fn", "energy_kept", "factorize_linears",
     "fake_quantize", "gzipped_size", "int8_dynamic", "int8_static", "int8_weight_only",
     "iterative_prune", "kl_to", "layer_sparsities", "legacy_quantize_dynamic", "load_digits",
     "low_rank_factorize", "magnitude_prune_mask", "make_permanent", "measure_latency", "merge_lora",
     "per_round_amount", "prepare_qat", "prune_unstructured", "quantize_affine", "quantize_per_channel",
     "quantize_weights", "report", "shrink_cnn", "shrink_mlp", "size_on_disk", "sparsity",
-    "strip_fake_quant",
+    "strip_fake_quant", "transfer_loss_fn", "transfer_targets",
 ]

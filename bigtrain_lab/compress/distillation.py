@@ -47,6 +47,41 @@ def distillation_loss_fn(teacher: nn.Module, *, temperature: float = 4.0, alpha:
     return loss_fn
 
 
+UNLABELLED = -100
+
+
+@torch.no_grad()
+def transfer_targets(teacher: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Offline distillation targets for a transfer set: ``(N, 1 + classes)`` float rows ``[label,
+    teacher logits...]``, the label ``UNLABELLED`` (-100) where a row has none. The frozen teacher runs once
+    over the set (as soft labels are stored in practice when the teacher is large), so each training step
+    costs only the student's; ``transfer_loss_fn`` reads them."""
+    teacher.eval()
+    return torch.cat([y.to(torch.float32).unsqueeze(1), teacher(X).float()], dim=1)
+
+
+def transfer_loss_fn(*, temperature: float = 4.0, alpha: float = 0.5):
+    """``loss_fn(student, x, targets)`` over ``transfer_targets`` rows, for a transfer set that is partly
+    UNLABELLED: ``alpha * T^2 * KL(teacher_T || student_T)`` over every row of the batch plus
+    ``(1 - alpha) * CE`` over its labelled rows only (0 when the batch has none). With every row labelled it
+    equals ``distillation_loss``."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    T = float(temperature)
+
+    def loss_fn(student: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        y, t = targets[:, 0].long(), targets[:, 1:]
+        z = student(x)
+        soft = F.kl_div(F.log_softmax(z / T, dim=-1), F.softmax(t / T, dim=-1), reduction="batchmean")
+        labelled = y != UNLABELLED
+        hard = F.cross_entropy(z[labelled], y[labelled]) if bool(labelled.any()) else z.sum() * 0.0
+        return alpha * T * T * soft + (1.0 - alpha) * hard
+
+    return loss_fn
+
+
 @torch.no_grad()
 def agreement(model: nn.Module, reference: nn.Module, X: torch.Tensor) -> float:
     """Fraction of rows on which ``model`` predicts the same class as ``reference`` (e.g. the teacher)."""

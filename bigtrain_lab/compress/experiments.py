@@ -15,7 +15,14 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from bigtrain_lab.compress.digits import Digits, load_digits
-from bigtrain_lab.compress.distillation import agreement, distillation_loss_fn, kl_to
+from bigtrain_lab.compress.distillation import (
+    UNLABELLED,
+    agreement,
+    distillation_loss_fn,
+    kl_to,
+    transfer_loss_fn,
+    transfer_targets,
+)
 from bigtrain_lab.compress.lightweight import SeparableCNN
 from bigtrain_lab.compress.lowrank import add_lora, factorize_linears, merge_lora
 from bigtrain_lab.compress.measure import (
@@ -27,6 +34,7 @@ from bigtrain_lab.compress.measure import (
 )
 from bigtrain_lab.compress.pruning import make_permanent, prune_unstructured, shrink_mlp
 from bigtrain_lab.compress.quantization import (
+    compile_frozen,
     int8_dynamic,
     int8_static,
     int8_weight_only,
@@ -52,6 +60,9 @@ class Budget:
     ranks: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
     gpt_pretrain_steps: int = 600
     gpt_finetune_steps: int = 300
+    kd_teacher_steps: int = 400
+    kd_student_steps: int = 600
+    compile: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -61,7 +72,8 @@ class Budget:
     @classmethod
     def fast(cls) -> Budget:
         return cls(train_steps=300, finetune_steps=50, latency_repeats=10, sparsities=(0.0, 0.5, 0.9, 0.95),
-                   bits=(2, 4, 8), ranks=(8, 32), gpt_pretrain_steps=80, gpt_finetune_steps=30)
+                   bits=(2, 4, 8), ranks=(8, 32), gpt_pretrain_steps=80, gpt_finetune_steps=30,
+                   kd_teacher_steps=150, kd_student_steps=600, compile=False)
 
 
 TEACHER_HIDDEN = (512, 512)
@@ -102,7 +114,7 @@ def sweep(teacher: nn.Module, data: Digits, budget: Budget, *, progress: bool = 
     (before / after fine-tuning), weight bits (per-channel round trip; size of that format) and SVD rank."""
     out: dict[str, Any] = {"dense": {
         "accuracy": accuracy(teacher, data.X_test, data.y_test), "size_bytes": size_on_disk(teacher),
-        "params": count_parameters(teacher),
+        "gzip_bytes": gzipped_size(teacher), "params": count_parameters(teacher),
         "latency_ms_b64": _latency(teacher, data, 64, budget.latency_repeats)}}
     total = 2 * len(budget.sparsities) + len(budget.bits) + len(budget.ranks)
     bar = tqdm(total=total, desc="sweep", disable=not progress)
@@ -181,14 +193,21 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
     rows.append(measure_row("structured: 75 % of hidden neurons removed + fine-tune", small, data, budget))
     bar.update()
     rows.append(measure_row("int8 dynamic (torchao)", int8_dynamic(teacher), data, budget, params=n))
+    if budget.compile:  # torchao's CPU fast path: quantize_, then torch.compile with freezing
+        rows.append(measure_row("int8 dynamic (torchao) + torch.compile (freezing)", _compiled(int8_dynamic(teacher), data),
+                                data, budget, params=n))
+        rows.append(measure_row("fp32 + torch.compile (freezing)", _compiled(copy.deepcopy(teacher), data), data, budget))
     rows.append(measure_row("int8 weight-only (torchao)", int8_weight_only(teacher), data, budget, params=n))
     calib = [data.X_train[i:i + 128] for i in range(0, 512, 128)]
     rows.append(measure_row("int8 static, 512 calibration rows (torchao)", int8_static(teacher, calib), data, budget,
                      params=n))
     bar.update(3)
-    qat = _finetune(prepare_qat(teacher), data, ft)
-    rows.append(measure_row("QAT (fake-quant fine-tune) -> int8 dynamic (torchao)", int8_dynamic(strip_fake_quant(qat)),
-                     data, budget, params=n))
+    qat = _finetune(prepare_qat(teacher, scheme="dynamic"), data, ft)
+    rows.append(measure_row("QAT (per-token fake quant, as deployed) -> int8 dynamic (torchao)",
+                            int8_dynamic(strip_fake_quant(qat)), data, budget, params=n))
+    control = _finetune(copy.deepcopy(teacher), data, ft)  # the same fine-tuning without fake quantization
+    rows.append(measure_row("fp32 fine-tuned as long as QAT -> int8 dynamic (torchao)", int8_dynamic(control), data,
+                            budget, params=n))
     bar.update()
     rows.append(measure_row("int8 dynamic, torch.ao quantize_dynamic (DEPRECATED)", legacy_quantize_dynamic(teacher), data,
                      budget, params=n))
@@ -198,10 +217,10 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
     bar.update()
 
     extra: dict[str, Any] = {}
-    for name, kd in (("student 64-32-10 alone", False), ("student 64-32-10 distilled (T=8, alpha=0.9)", True)):
+    for name, kd in (("student 64-32-10 alone", False), ("student 64-32-10 distilled (T=4, alpha=0.5)", True)):
         seed_everything(0)
         student = MLP(64, (32,), 10)
-        loss_fn = distillation_loss_fn(teacher, temperature=8.0, alpha=0.9) if kd else None
+        loss_fn = distillation_loss_fn(teacher, temperature=4.0, alpha=0.5) if kd else None
         fit_classifier(student, data.X_train, data.y_train, sampling="random", steps=steps, lr=3e-3, loss_fn=loss_fn)
         X_eval = torch.cat([data.X_val, data.X_test])
         rows.append(measure_row(name, student, data, budget,
@@ -221,40 +240,111 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
     return rows, extra
 
 
-def distillation_small_data(data: Digits, teacher: nn.Module, *, n_labelled: int = 200, steps: int = 300,
-                            temperature: float = 8.0, alpha: float = 0.9, seeds: tuple[int, ...] = (0, 1),
-                            ) -> list[dict[str, float]]:
-    """Student 64-32-10 on ``n_labelled`` training rows, alone vs distilled from ``teacher``: test
-    accuracy, agreement with the teacher and KL(teacher || student) on validation + test rows."""
-    X_eval = torch.cat([data.X_val, data.X_test])
-    out = []
-    for seed in seeds:
-        idx = torch.randperm(len(data.X_train), generator=torch.Generator().manual_seed(seed))[:n_labelled]
-        for kd in (False, True):
-            seed_everything(seed)
-            student = MLP(64, (32,), 10)
-            loss_fn = distillation_loss_fn(teacher, temperature=temperature, alpha=alpha) if kd else None
-            fit_classifier(student, data.X_train[idx], data.y_train[idx], sampling="random", steps=steps, lr=3e-3, seed=seed,
-                           loss_fn=loss_fn)
-            out.append({"seed": seed, "distilled": kd, "accuracy": accuracy(student, data.X_test, data.y_test),
-                        "agreement": agreement(student, teacher, X_eval), "kl": kl_to(student, teacher, X_eval)})
+KD_STUDENT_HIDDEN = (32,)
+
+
+def _summarise(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over seeds of each ``keys`` value, per method."""
+    out: dict[str, dict[str, float]] = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        entry: dict[str, float] = {"seeds": len(mine)}
+        for k in keys:
+            v = np.array([r[k] for r in mine], dtype=float)
+            entry[f"{k}_mean"] = float(v.mean())
+            entry[f"{k}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        out[method] = entry
     return out
 
 
-def linear_heavy_latency(repeats: int = 50, *, batch_sizes: tuple[int, ...] = (1, 64)) -> dict[str, Any]:
+def distillation_experiment(data: Digits, budget: Budget, *, n_labelled: int = 200,
+                            temperatures: tuple[float, ...] = (2.0, 4.0), alpha: float = 0.5,
+                            seeds: tuple[int, ...] = (0, 1, 2), progress: bool = True) -> dict[str, Any]:
+    """Distillation as it is done in practice, when labels are scarce: per seed, ``n_labelled`` training rows
+    keep their labels and the other training rows are an UNLABELLED transfer set. The teacher (MLP
+    64-512-512-10) trains on the labelled rows; the student (MLP 64-32-10) trains either on the labelled rows
+    alone (cross-entropy: ``labels_only``) or on all training rows with ``transfer_loss_fn`` (soft term on
+    every row, hard term on the labelled ones: ``distilled_T<T>``). Test accuracy, agreement with the
+    teacher and KL(teacher || student) on validation + test rows, per seed (``rows``) and as mean and
+    standard deviation over seeds (``summary``; the teacher's own accuracy under ``teacher``)."""
+    X_eval = torch.cat([data.X_val, data.X_test])
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=len(seeds) * (2 + len(temperatures)), desc="distillation", disable=not progress)
+    for seed in seeds:
+        order = torch.randperm(len(data.X_train), generator=torch.Generator().manual_seed(seed))
+        labelled = order[:n_labelled]
+        seed_everything(seed)
+        teacher = MLP(64, TEACHER_HIDDEN, 10)
+        fit_classifier(teacher, data.X_train[labelled], data.y_train[labelled], sampling="random",
+                       steps=budget.kd_teacher_steps, lr=2e-3, seed=seed)
+        teacher.eval()
+        rows.append({"seed": seed, "method": "teacher", "accuracy": accuracy(teacher, data.X_test, data.y_test),
+                     "agreement": 1.0, "kl": 0.0})
+        bar.update()
+        y_transfer = data.y_train.clone()
+        y_transfer[order[n_labelled:]] = UNLABELLED  # there the student sees only the teacher's outputs
+        targets = transfer_targets(teacher, data.X_train, y_transfer)
+        runs: list[tuple[str, torch.Tensor, torch.Tensor, Any]] = [
+            ("labels_only", data.X_train[labelled], data.y_train[labelled], None)]
+        runs += [(f"distilled_T{t:g}", data.X_train, targets, transfer_loss_fn(temperature=t, alpha=alpha))
+                 for t in temperatures]
+        for method, X, y, loss_fn in runs:
+            seed_everything(seed)
+            student = MLP(64, KD_STUDENT_HIDDEN, 10)
+            fit_classifier(student, X, y, sampling="random", steps=budget.kd_student_steps, lr=3e-3, seed=seed,
+                           loss_fn=loss_fn)
+            rows.append({"seed": seed, "method": method, "accuracy": accuracy(student, data.X_test, data.y_test),
+                         "agreement": agreement(student, teacher, X_eval), "kl": kl_to(student, teacher, X_eval)})
+            bar.update()
+    bar.close()
+    return {"config": {"n_labelled": n_labelled, "n_unlabelled": len(data.X_train) - n_labelled,
+                       "temperatures": list(temperatures), "alpha": alpha, "seeds": list(seeds),
+                       "teacher": f"MLP 64-{'-'.join(map(str, TEACHER_HIDDEN))}-10",
+                       "student": f"MLP 64-{'-'.join(map(str, KD_STUDENT_HIDDEN))}-10",
+                       "teacher_steps": budget.kd_teacher_steps, "student_steps": budget.kd_student_steps},
+            "rows": rows, "summary": _summarise(rows, ("accuracy", "agreement", "kl"))}
+
+
+def _compiled(model: nn.Module, data: Digits) -> nn.Module:
+    """``compile_frozen(model)``, compiled now (its first call) at the batch sizes the rows time."""
+    compiled = compile_frozen(model.eval())
+    with torch.no_grad():
+        for b in (1, 64, len(data.X_test)):
+            compiled(data.X_test[torch.arange(b) % len(data.X_test)])
+    return compiled
+
+
+def linear_heavy_latency(repeats: int = 50, *, batch_sizes: tuple[int, ...] = (1, 64),
+                         compile: bool = False) -> dict[str, Any]:
     """fp32 vs int8 on a Linear-heavy MLP 512-2048-2048-10 (random weights and inputs: latency and size
-    only), one thread."""
+    only), one thread. ``compile``: also fp32 and int8 dynamic after ``torch.compile`` with freezing
+    (torchao's CPU fast path), each compiled (and its compile time recorded) before timing."""
+    import time
+
     seed_everything(0)
     model = MLP(512, (2048, 2048), 10).eval()
     variants = {"fp32": model, "int8 dynamic (torchao)": int8_dynamic(model),
                 "int8 weight-only (torchao)": int8_weight_only(model),
                 "int8 dynamic (torch.ao, deprecated)": legacy_quantize_dynamic(model)}
+    compile_seconds: dict[str, float] = {}
+    if compile:
+        for name, base in (("fp32 + torch.compile (freezing)", copy.deepcopy(model)),
+                           ("int8 dynamic (torchao) + torch.compile (freezing)", int8_dynamic(model))):
+            start = time.perf_counter()
+            compiled = compile_frozen(base)
+            with torch.no_grad():
+                for b in batch_sizes:
+                    compiled(torch.randn(b, 512))
+            compile_seconds[name] = time.perf_counter() - start
+            variants[name] = compiled
     out: dict[str, Any] = {}
     for name, m in variants.items():
         entry = {"size_bytes": size_on_disk(m)}
         for b in batch_sizes:
             x = torch.randn(b, 512)
             entry[f"latency_ms_b{b}"] = measure_latency(m, x, repeats=repeats, warmup=10, threads=1).median_ms
+        if name in compile_seconds:
+            entry["compile_seconds"] = compile_seconds[name]
         out[name] = entry
     return out
 
@@ -345,7 +435,7 @@ def run_all(budget: Budget, *, progress: bool = True) -> dict[str, Any]:
     return {
         "summary": rows,
         "sweep": sweep(teacher, data, budget, progress=progress),
-        "distillation_small_data": distillation_small_data(data, teacher),
-        "linear_heavy": linear_heavy_latency(budget.latency_repeats),
+        "distillation": distillation_experiment(data, budget, progress=progress),
+        "linear_heavy": linear_heavy_latency(budget.latency_repeats, compile=budget.compile),
         "tinygpt": tinygpt_experiments(budget, progress=progress),
     }

@@ -6,10 +6,16 @@ exact: zero padding, ReLU outputs) onto the integers [0, 2^b - 1]:
     scale = (hi - lo) / (2^b - 1),   zero_point = -round(lo / scale),
     q = clamp(round(x / scale) + zero_point, 0, 2^b - 1),   x_hat = (q - zero_point) * scale.
 
-Symmetric quantization uses [-(2^(b-1) - 1), 2^(b-1) - 1] with zero_point 0 and scale = max|x| / (2^(b-1)
-- 1). ``round`` is round-half-to-even (``torch.round``), as torch's observers and quantize kernels do,
-and ``scale`` is clamped to at least float32's eps (an all-zero tensor gets scale = eps). These are the
-formulas of ``torch.ao.quantization.MinMaxObserver``; the round trip error is at most ``scale / 2``.
+Symmetric quantization here uses the RESTRICTED range [-(2^(b-1) - 1), 2^(b-1) - 1] ([-127, 127] for
+int8: the code -128 is left unused so that the range is symmetric about 0) with zero_point 0 and
+scale = max|x| / (2^(b-1) - 1). ``round`` is round-half-to-even (``torch.round``), as torch's observers and
+quantize kernels do, and ``scale`` is clamped to at least float32's eps (an all-zero tensor gets
+scale = eps). These are exactly the formulas of ``torch.ao.quantization.MinMaxObserver`` when it is given
+``quant_min=-127, quant_max=127`` (for symmetric schemes it computes scale = max|x| / ((quant_max -
+quant_min) / 2)). Its DEFAULT qint8 range is the full [-128, 127], which gives scale = max|x| / 127.5 (the
+top value then rounds to 127.5 and is clipped to 127, still within scale / 2); torchao's int8 configs
+(``Int8DynamicActivationInt8WeightConfig``) use that full range too, and so does the "dynamic" QAT scheme
+below, which must match them. The affine round trip error is at most ``scale / 2``.
 
 For real int8 models on CPU the supported path is torchao (``quantize_`` with an int8 config). The
 eager ``torch.ao.quantization`` API (``quantize_dynamic``, ``prepare``/``convert``) still runs in torch
@@ -19,6 +25,7 @@ eager ``torch.ao.quantization`` API (``quantize_dynamic``, ``prepare``/``convert
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 from collections.abc import Iterable
 
@@ -140,25 +147,55 @@ def quantize_weights(model: nn.Module, num_bits: int, *, per_channel: bool = Tru
 
 # ---- quantization-aware training from scratch ------------------------------------------------------
 
+QAT_SCHEMES = ("static", "dynamic")
+
+
+def _fake_quantize_symmetric_full(x: torch.Tensor, amax: torch.Tensor, num_bits: int) -> torch.Tensor:
+    """Symmetric fake quantization on the FULL signed range [-2^(b-1), 2^(b-1) - 1] with scale = amax /
+    ((qmax - qmin) / 2), as torchao's ``choose_qparams_affine`` (MappingType.SYMMETRIC) computes it; ``amax``
+    broadcasts against ``x`` (one value per row for per-token / per-channel). Straight-through gradient."""
+    qmin, qmax = -(2 ** (num_bits - 1)), 2 ** (num_bits - 1) - 1
+    scale = torch.clamp(amax / ((qmax - qmin) / 2), min=EPS)
+    x_hat = torch.clamp(torch.round(x * (1.0 / scale)), qmin, qmax) * scale  # x * (1 / scale): as torchao rounds
+    return x + (x_hat - x).detach()
+
+
 class FakeQuantLinear(nn.Linear):
-    """A Linear that trains through int8 rounding: weights fake-quantized symmetric per output channel,
-    inputs fake-quantized affine per tensor with a range tracked as an exponential moving average during
-    training (frozen in eval mode). Gradients pass by the straight-through estimator."""
+    """A Linear that trains through integer rounding (gradients pass by the straight-through estimator).
+
+    ``scheme="static"``: weights fake-quantized symmetric per output channel (restricted range), inputs
+    fake-quantized affine PER TENSOR with a range tracked as an exponential moving average during training
+    (frozen in eval mode): what static PTQ deploys.
+
+    ``scheme="dynamic"``: what torchao's ``Int8DynamicActivationInt8WeightConfig`` deploys (``int8_dynamic``):
+    each input row (token) quantized symmetric with its own scale computed on the fly, weights symmetric per
+    output row, both on the full range [-128, 127] with scale = max|x| / 127.5. Simulating the scheme that
+    will be deployed is the point of QAT: the weights adapt to the rounding they will actually meet.
+    (torchao 0.18's own ``QATConfig`` cannot simulate it: ``IntxFakeQuantizeConfig(torch.int8, "per_token",
+    is_symmetric=True)`` raises NotImplementedError "Symmetric per token is not supported yet".)"""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, num_bits: int = 8,
-                 momentum: float = 0.1):
+                 momentum: float = 0.1, scheme: str = "static"):
         super().__init__(in_features, out_features, bias=bias)
-        self.num_bits, self.momentum = num_bits, momentum
+        if scheme not in QAT_SCHEMES:
+            raise ValueError(f"scheme must be one of {QAT_SCHEMES}, got {scheme!r}")
+        self.num_bits, self.momentum, self.scheme = num_bits, momentum, scheme
         self.register_buffer("act_min", torch.tensor(float("inf")))
         self.register_buffer("act_max", torch.tensor(float("-inf")))
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, num_bits: int = 8) -> FakeQuantLinear:
-        new = cls(linear.in_features, linear.out_features, linear.bias is not None, num_bits=num_bits)
+    def from_linear(cls, linear: nn.Linear, num_bits: int = 8, *, scheme: str = "static") -> FakeQuantLinear:
+        new = cls(linear.in_features, linear.out_features, linear.bias is not None, num_bits=num_bits,
+                  scheme=scheme)
         new.load_state_dict(linear.state_dict(), strict=False)
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scheme == "dynamic":
+            x = _fake_quantize_symmetric_full(x, x.detach().abs().amax(dim=-1, keepdim=True), self.num_bits)
+            w = _fake_quantize_symmetric_full(self.weight, self.weight.detach().abs().amax(dim=1, keepdim=True),
+                                              self.num_bits)
+            return F.linear(x, w, self.bias)
         if self.training:
             lo, hi = x.detach().min(), x.detach().max()
             if not bool(torch.isfinite(self.act_min)):  # first batch: take its range as it is
@@ -176,14 +213,18 @@ class FakeQuantLinear(nn.Linear):
         return F.linear(x, w, self.bias)
 
 
-def prepare_qat(model: nn.Module, num_bits: int = 8) -> nn.Module:
-    """A copy of ``model`` with every ``nn.Linear`` swapped for a ``FakeQuantLinear`` (same weights)."""
+def prepare_qat(model: nn.Module, num_bits: int = 8, *, scheme: str = "static") -> nn.Module:
+    """A copy of ``model`` with every ``nn.Linear`` swapped for a ``FakeQuantLinear`` (same weights) of the
+    given ``scheme``: "static" (per-tensor activation ranges, as static PTQ) or "dynamic" (per-token
+    activation scales on the fly, as ``int8_dynamic`` deploys)."""
+    if scheme not in QAT_SCHEMES:
+        raise ValueError(f"scheme must be one of {QAT_SCHEMES}, got {scheme!r}")
     new = copy.deepcopy(model)
 
     def swap(parent: nn.Module) -> None:
         for name, child in parent.named_children():
             if type(child) is nn.Linear:
-                setattr(parent, name, FakeQuantLinear.from_linear(child, num_bits))
+                setattr(parent, name, FakeQuantLinear.from_linear(child, num_bits, scheme=scheme))
             else:
                 swap(child)
 
@@ -211,6 +252,48 @@ def strip_fake_quant(model: nn.Module) -> nn.Module:
 
 # ---- real int8 models: torchao (supported) and torch.ao (deprecated) --------------------------------
 
+class _TorchaoImportNoise(logging.Filter):
+    """Drops the two log records that ``import torchao`` 0.18 emits on a CPU-only Python 3.11 install and
+    nothing else:
+
+    - torchao's "Failed to load .../torchao/_C_mxfp8.cpython-310-...so" and ".../_C_cutlass_90a.abi3.so":
+      its wheel ships prebuilt extensions for MX-fp8 (built for CPython 3.10) and for NVIDIA sm_90 GPUs;
+      torchao catches the load error, logs it and carries on. The int8 paths used here never call those
+      kernels, so the "failure" is not one, but it reads like one in a lesson.
+    - torch's "<enum 'KernelPreference'> is an Enum subclass ... register_constant() ... deprecated": a
+      deprecation notice about torchao's own registration code, nothing a learner can act on.
+    Any other torchao / torch message (a real failure) still gets through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if record.name == "torchao" and msg.startswith("Failed to load ") and "/torchao/_C" in msg \
+                and ".so" in msg:
+            return False
+        return not (record.name == "torch.utils._pytree" and "KernelPreference" in msg
+                    and "register_constant() on Enum subclasses is deprecated" in msg)
+
+
+def _import_torchao_quietly() -> None:
+    """Import torchao with ``_TorchaoImportNoise`` on the two loggers that would print it (the records are
+    emitted once, at the first import; later imports are cached and silent anyway)."""
+    noise = _TorchaoImportNoise()
+    loggers = [logging.getLogger("torchao"), logging.getLogger("torch.utils._pytree")]
+    for lg in loggers:
+        lg.addFilter(noise)
+    try:
+        import torchao  # noqa: F401
+    finally:
+        for lg in loggers:
+            lg.removeFilter(noise)
+
+
+def compile_frozen(model: nn.Module) -> nn.Module:
+    """``torch.compile(model, options={"freezing": True})``: torchao's fast path for int8 on CPU (quantize_
+    first, then compile; freezing lets inductor fold the int8 weights into constant-weight kernels). The
+    first call compiles (seconds); call it once before timing."""
+    return torch.compile(model, options={"freezing": True})
+
+
 def _linear_filter(module: nn.Module, fqn: str) -> bool:
     return isinstance(module, nn.Linear)
 
@@ -218,6 +301,7 @@ def _linear_filter(module: nn.Module, fqn: str) -> bool:
 def int8_dynamic(model: nn.Module) -> nn.Module:
     """A copy with torchao's int8 dynamic quantization: int8 weights (per row), activations quantized to
     int8 on the fly per token, int8 matmul. ``torchao.quantization.Int8DynamicActivationInt8WeightConfig``."""
+    _import_torchao_quietly()
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
     new = copy.deepcopy(model).eval()
@@ -227,6 +311,7 @@ def int8_dynamic(model: nn.Module) -> nn.Module:
 
 def int8_weight_only(model: nn.Module) -> nn.Module:
     """A copy with torchao's int8 weight-only quantization (weights stored in int8, math in float)."""
+    _import_torchao_quietly()
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
     new = copy.deepcopy(model).eval()
@@ -262,6 +347,7 @@ def int8_static(model: nn.Module, calibration: Iterable[torch.Tensor]) -> nn.Mod
     """A copy with torchao's int8 STATIC quantization: each Linear's input scale is fixed beforehand from
     calibration data (symmetric, per tensor: scale = max|input| / 127), weights int8 per row. Only for
     Linears fed 2-D inputs ``(N, features)``."""
+    _import_torchao_quietly()
     from torchao.quantization import Int8StaticActivationInt8WeightConfig, PerRow, PerTensor, quantize_
 
     new = copy.deepcopy(model).eval()
