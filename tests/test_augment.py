@@ -222,6 +222,23 @@ def test_digits_experiment_helpers():
     assert model(x).shape == (30, 10)
 
 
+def test_colour_shift_experiment_helpers():
+    from bigtrain_lab.augment.experiment import INK, colour_cnn, colour_shift_experiment, colourize
+
+    grey = torch.rand(6, 1, 8, 8)
+    rgb = colourize(grey)
+    assert rgb.shape == (6, 3, 8, 8)
+    torch.testing.assert_close(rgb[:, 1:2], grey * INK[1])
+    with pytest.raises(ValueError):
+        colourize(rgb)
+    assert colour_cnn()(rgb).shape == (6, 10)
+    y = torch.arange(6) % 10
+    shifted = {"same": rgb.clone(), "dark": A.adjust_brightness(rgb, 0.0)}
+    (r,) = colour_shift_experiment(rgb, y, rgb, y, shifted, {"plain": {}}, seeds=[0], steps=2, progress=False)
+    assert r.config == "plain" and r.changed["same"] == 0.0 and r.shifted_accuracy["same"] == r.accuracy
+    assert 0.0 <= r.changed["dark"] <= 1.0
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_same_generator_same_result_on_the_gpu():
