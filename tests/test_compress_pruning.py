@@ -120,3 +120,20 @@ def test_shrink_cnn_matches_masked_channels():
     assert torch.allclose(small(x), ref(x), atol=1e-5)
     with pytest.raises(TypeError):
         shrink_cnn(MLP(64), 0.5)
+
+
+def test_gradual_pruner_prunes_only_when_stepped():
+    from bigtrain_lab.compress.pruning import GradualPruner, polynomial_sparsity
+
+    def schedule(step):
+        return polynomial_sparsity(step, final=0.8, begin_step=0, end_step=4)
+
+    assert schedule(0) == 0.0 and schedule(4) == 0.8 == schedule(10) and 0.0 < schedule(1) < schedule(2) < 0.8
+    torch.manual_seed(0)
+    never = GradualPruner(MLP(8, (16, 16), 3), schedule)
+    assert never.sparsity() == 0.0  # declared, never stepped: dense (the missing UpdatePruningStep)
+    pruner = GradualPruner(MLP(8, (16, 16), 3), schedule)
+    reached = [pruner.step() for _ in range(6)]
+    assert reached == sorted(reached) and abs(reached[-1] - 0.8) < 0.01
+    with pytest.raises(ValueError):
+        polynomial_sparsity(0, final=0.5, begin_step=3, end_step=3)

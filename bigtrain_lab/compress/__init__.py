@@ -30,11 +30,13 @@ from bigtrain_lab.compress.measure import (
     sparsity,
 )
 from bigtrain_lab.compress.pruning import (
+    GradualPruner,
     iterative_prune,
     layer_sparsities,
     magnitude_prune_mask,
     make_permanent,
     per_round_amount,
+    polynomial_sparsity,
     prune_unstructured,
     shrink_cnn,
     shrink_mlp,
@@ -57,13 +59,13 @@ from bigtrain_lab.compress.quantization import (
 )
 
 __all__ = [
-    "Digits", "DepthwiseSeparableConv", "FakeQuantLinear", "Latency", "LoRALinear", "SeparableCNN",
+    "Digits", "DepthwiseSeparableConv", "FakeQuantLinear", "GradualPruner", "Latency", "LoRALinear", "SeparableCNN",
     "add_lora", "agreement", "compile_frozen", "conv_macs", "count_macs", "count_parameters", "dequantize_affine",
     "dequantize_per_channel", "distillation_loss", "distillation_loss_fn", "energy_kept", "factorize_linears",
     "fake_quantize", "gzipped_size", "int8_dynamic", "int8_static", "int8_weight_only",
     "iterative_prune", "kl_to", "layer_sparsities", "legacy_quantize_dynamic", "load_digits",
     "low_rank_factorize", "magnitude_prune_mask", "make_permanent", "measure_latency", "merge_lora",
-    "per_round_amount", "prepare_qat", "prune_unstructured", "quantize_affine", "quantize_per_channel",
+    "per_round_amount", "polynomial_sparsity", "prepare_qat", "prune_unstructured", "quantize_affine", "quantize_per_channel",
     "quantize_weights", "report", "shrink_cnn", "shrink_mlp", "size_on_disk", "sparsity",
     "strip_fake_quant", "transfer_loss_fn", "transfer_targets",
 ]

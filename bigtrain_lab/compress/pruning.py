@@ -196,3 +196,41 @@ def layer_sparsities(model: nn.Module) -> dict[str, float]:
             w = module.weight
             out[name] = 1.0 - int(torch.count_nonzero(w)) / w.numel()
     return out
+
+
+def polynomial_sparsity(step: int, *, final: float, begin_step: int, end_step: int, initial: float = 0.0,
+                        power: int = 3) -> float:
+    """Zhu & Gupta's gradual schedule (what tfmot's ``PolynomialDecay`` computes): ``initial`` before
+    ``begin_step``, ``final`` from ``end_step`` on, in between ``final + (initial - final) * (1 - p)^power``
+    with ``p`` the fraction of the way from ``begin_step`` to ``end_step``."""
+    if not end_step > begin_step:
+        raise ValueError(f"end_step must be > begin_step, got {begin_step}, {end_step}")
+    p = min(1.0, max(0.0, (step - begin_step) / (end_step - begin_step)))
+    return final + (initial - final) * (1.0 - p) ** power
+
+
+class GradualPruner:
+    """Global magnitude pruning that follows ``schedule(step) -> target sparsity``, but only when the
+    training loop calls ``step()`` (the job of tfmot's ``UpdatePruningStep`` callback): each call advances
+    the step counter and prunes the weights still alive until the target is reached. A pruner that is
+    declared but never stepped leaves the model dense."""
+
+    def __init__(self, model: nn.Module, schedule: Callable[[int], float], *, skip_last: bool = True) -> None:
+        self.model, self.schedule, self.steps = model, schedule, 0
+        self.params = prunable_parameters(model)[:-1] if skip_last else prunable_parameters(model)
+        if not self.params:
+            raise ValueError("the model has no Linear or Conv2d layer to prune")
+
+    def sparsity(self) -> float:
+        """Fraction of zeros among the pruned layers' weights."""
+        zeros = sum(int((getattr(m, n) == 0).sum()) for m, n in self.params)
+        return zeros / sum(getattr(m, n).numel() for m, n in self.params)
+
+    def step(self) -> float:
+        """Advance one step and prune up to the scheduled sparsity; returns the sparsity reached."""
+        self.steps += 1
+        target, now = self.schedule(self.steps), self.sparsity()
+        if target > now:
+            prune.global_unstructured(self.params, pruning_method=prune.L1Unstructured,
+                                      amount=min(1.0, (target - now) / (1.0 - now)))
+        return self.sparsity()

@@ -260,28 +260,32 @@ class _TorchaoImportNoise(logging.Filter):
       its wheel ships prebuilt extensions for MX-fp8 (built for CPython 3.10) and for NVIDIA sm_90 GPUs;
       torchao catches the load error, logs it and carries on. The int8 paths used here never call those
       kernels, so the "failure" is not one, but it reads like one in a lesson.
-    - torch's "<enum 'KernelPreference'> is an Enum subclass ... register_constant() ... deprecated": a
-      deprecation notice about torchao's own registration code, nothing a learner can act on.
-    Any other torchao / torch message (a real failure) still gets through."""
+    - torch's "<enum 'KernelPreference'> is an Enum subclass ... Calling register_constant() on Enum
+      subclasses is deprecated" (and the same for 'ScaleCalculationMode' when ``torchao.quantization.qat``
+      is imported): a deprecation notice about torchao's own registration code, nothing a learner can act
+      on.
+    Any other torchao / torch message (a real failure) still gets through, and the filter is attached only
+    while ``_import_torchao_quietly`` imports torchao."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
         if record.name == "torchao" and msg.startswith("Failed to load ") and "/torchao/_C" in msg \
                 and ".so" in msg:
             return False
-        return not (record.name == "torch.utils._pytree" and "KernelPreference" in msg
+        return not (record.name == "torch.utils._pytree" and "is an Enum subclass" in msg
                     and "register_constant() on Enum subclasses is deprecated" in msg)
 
 
 def _import_torchao_quietly() -> None:
-    """Import torchao with ``_TorchaoImportNoise`` on the two loggers that would print it (the records are
-    emitted once, at the first import; later imports are cached and silent anyway)."""
+    """Import torchao and its QAT module with ``_TorchaoImportNoise`` on the two loggers that would print it
+    (the records are emitted once, at the first import; later imports are cached and silent anyway)."""
     noise = _TorchaoImportNoise()
     loggers = [logging.getLogger("torchao"), logging.getLogger("torch.utils._pytree")]
     for lg in loggers:
         lg.addFilter(noise)
     try:
         import torchao  # noqa: F401
+        import torchao.quantization.qat  # noqa: F401  (registers more enums, same notice)
     finally:
         for lg in loggers:
             lg.removeFilter(noise)
