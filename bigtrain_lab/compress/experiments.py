@@ -62,6 +62,7 @@ class Budget:
     gpt_finetune_steps: int = 300
     kd_teacher_steps: int = 400
     kd_student_steps: int = 600
+    kd_temperatures: tuple[float, ...] = (2.0, 4.0)
     compile: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ class Budget:
     def fast(cls) -> Budget:
         return cls(train_steps=300, finetune_steps=50, latency_repeats=10, sparsities=(0.0, 0.5, 0.9, 0.95),
                    bits=(2, 4, 8), ranks=(8, 32), gpt_pretrain_steps=80, gpt_finetune_steps=30,
-                   kd_teacher_steps=150, kd_student_steps=600, compile=False)
+                   kd_teacher_steps=150, kd_student_steps=400, kd_temperatures=(2.0,), compile=False)
 
 
 TEACHER_HIDDEN = (512, 512)
@@ -258,7 +259,7 @@ def _summarise(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, d
 
 
 def distillation_experiment(data: Digits, budget: Budget, *, n_labelled: int = 200,
-                            temperatures: tuple[float, ...] = (2.0, 4.0), alpha: float = 0.5,
+                            temperatures: tuple[float, ...] | None = None, alpha: float = 0.5,
                             seeds: tuple[int, ...] = (0, 1, 2), progress: bool = True) -> dict[str, Any]:
     """Distillation as it is done in practice, when labels are scarce: per seed, ``n_labelled`` training rows
     keep their labels and the other training rows are an UNLABELLED transfer set. The teacher (MLP
@@ -266,7 +267,9 @@ def distillation_experiment(data: Digits, budget: Budget, *, n_labelled: int = 2
     alone (cross-entropy: ``labels_only``) or on all training rows with ``transfer_loss_fn`` (soft term on
     every row, hard term on the labelled ones: ``distilled_T<T>``). Test accuracy, agreement with the
     teacher and KL(teacher || student) on validation + test rows, per seed (``rows``) and as mean and
-    standard deviation over seeds (``summary``; the teacher's own accuracy under ``teacher``)."""
+    standard deviation over seeds (``summary``; the teacher's own accuracy under ``teacher``). Temperatures:
+    ``budget.kd_temperatures`` unless given."""
+    temperatures = budget.kd_temperatures if temperatures is None else temperatures
     X_eval = torch.cat([data.X_val, data.X_test])
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(seeds) * (2 + len(temperatures)), desc="distillation", disable=not progress)

@@ -285,6 +285,7 @@ def _import_torchao_quietly() -> None:
         lg.addFilter(noise)
     try:
         import torchao  # noqa: F401
+        import torchao.prototype.qat  # noqa: F401  (QATConfig imports it lazily: ScaleCalculationMode)
         import torchao.quantization.qat  # noqa: F401  (registers more enums, same notice)
     finally:
         for lg in loggers:
