@@ -573,3 +573,147 @@ def run_threshold_scenario(browser: Browser, server: JupyterLabServer, notebook:
         with contextlib.suppress(Exception):
             context.close()
         server.delete_sessions()
+
+
+# -- any widget: one scratch notebook, read / drive / measure a widget by its DOM class ------------------------
+# (tests/test_widget_browser.py; the threshold-explorer helpers above are unchanged)
+
+
+def write_scratch_notebook(path: Path, sources: list[str]) -> Path:
+    """A notebook of one code cell per source, with a python3 kernelspec (no "Select Kernel" dialog)."""
+    cells = [{"cell_type": "code", "execution_count": None, "id": f"cell-{i}", "metadata": {}, "outputs": [],
+              "source": source.splitlines(keepends=True)} for i, source in enumerate(sources)]
+    notebook = {"cells": cells, "metadata": {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(notebook, indent=1))
+    return path
+
+
+#: What a widget shows: each control's description -> what the browser displays for it (a slider's readout,
+#: a dropdown's selected option, a toggle's pressed button), the text of its HTML readouts, and a hash of each
+#: plot's data and title (so a change of any plotted number shows).
+READ_WIDGET_JS = r"""
+(el) => {
+  const hash = (s) => { let h = 0; for (let i = 0; i < s.length; i++) { h = (h * 31 + s.charCodeAt(i)) | 0; } return h; };
+  const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();  // also turns no-break spaces into spaces
+  const label = (node) => { const l = node.querySelector(':scope > .widget-label'); return l ? norm(l.textContent) : ''; };
+  const controls = {};
+  for (const node of el.querySelectorAll('.widget-slider')) {
+    const r = node.querySelector('.widget-readout');
+    controls[label(node)] = r ? norm(r.tagName === 'INPUT' ? r.value : r.textContent) : null;
+  }
+  for (const node of el.querySelectorAll('.widget-dropdown')) {
+    const s = node.querySelector('select');
+    controls[label(node)] = s && s.selectedIndex >= 0 ? norm(s.options[s.selectedIndex].textContent) : null;
+  }
+  for (const node of el.querySelectorAll('.widget-toggle-buttons')) {
+    const b = node.querySelector('button.mod-active');
+    controls[label(node)] = b ? norm(b.textContent) : null;
+  }
+  const texts = Array.from(el.querySelectorAll('.widget-html-content')).map((n) => norm(n.textContent));
+  const plots = Array.from(el.querySelectorAll('.js-plotly-plot')).map((p) => {
+    const data = (p.data || []).map((t) => [t.name, t.x, t.y, t.z, t.source, t.text, t.visible]);
+    const title = p.layout && p.layout.title ? (p.layout.title.text || p.layout.title) : '';
+    return hash(JSON.stringify([data, title]));
+  });
+  return {controls, texts, plots};
+}
+"""
+
+#: Where a widget's layout fails a learner: slider tracks (px), labels cut off by their box, and for each plot
+#: the texts (titles, annotations, legend, tick labels) and plot areas drawn outside what is visible (the
+#: figure's svg clipped by its output area), titles / annotations / axis titles that overlap, the smallest
+#: font drawn; and the output area's width.
+WIDGET_LAYOUT_JS = r"""
+(el) => {
+  const out = el.closest('.jp-OutputArea-output') || el;
+  const outBox = out.getBoundingClientRect();
+  const tracks = Array.from(el.querySelectorAll('.widget-slider')).map((node) => {
+    const l = node.querySelector(':scope > .widget-label');
+    const t = node.querySelector('.noUi-target') || node.querySelector('.slider-container');
+    return {label: l ? l.textContent.trim() : '', track: t ? Math.round(t.getBoundingClientRect().width) : null};
+  });
+  const cutLabels = Array.from(el.querySelectorAll('.widget-label')).filter((l) => l.scrollWidth > l.clientWidth + 1)
+    .map((l) => l.textContent.trim());
+  const plots = Array.from(el.querySelectorAll('.js-plotly-plot')).map((p) => {
+    const svg = p.querySelector('svg.main-svg');
+    const svgBox = (svg || p).getBoundingClientRect();
+    const left = Math.max(svgBox.left, outBox.left), right = Math.min(svgBox.right, outBox.right);
+    const top = svgBox.top, bottom = svgBox.bottom;
+    const outside = [];
+    let minFont = null;
+    for (const t of p.querySelectorAll('svg text')) {
+      const text = t.textContent.trim();
+      if (!text) continue;
+      const b = t.getBoundingClientRect();
+      if (b.width === 0) continue;
+      if (b.right > right + 2 || b.left < left - 2 || b.top < top - 2 || b.bottom > bottom + 2) outside.push(text.slice(0, 80));
+      const size = parseFloat(t.style.fontSize || getComputedStyle(t).fontSize);
+      if (size && (minFont === null || size < minFont)) minFont = size;
+    }
+    for (const r of p.querySelectorAll('.draglayer .nsewdrag, .legend .bg')) {
+      const b = r.getBoundingClientRect();
+      if (b.width && (b.right > right + 2 || b.left < left - 2)) outside.push(r.closest('.legend') ? '(the legend box)' : '(a plot area)');
+    }
+    const labels = Array.from(p.querySelectorAll('.gtitle, .annotation-text, .g-xtitle text, .g-ytitle text, [class^="g-x"][class$="title"] text'))
+      .filter((t) => t.textContent.trim()).map((t) => [t.textContent.trim().slice(0, 60), t.getBoundingClientRect()]);
+    const overlaps = [];
+    for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+      const [a, A] = labels[i], [c, C] = labels[j];
+      const w = Math.min(A.right, C.right) - Math.max(A.left, C.left), h = Math.min(A.bottom, C.bottom) - Math.max(A.top, C.top);
+      if (w > 2 && h > 2) overlaps.push([a, c]);
+    }
+    return {width: Math.round(svgBox.width), overflow: Math.round(svgBox.right - outBox.right), outside, overlaps, minFont};
+  });
+  return {outputWidth: Math.round(outBox.width), tracks, cutLabels, plots};
+}
+"""
+
+
+_PLOTS_DRAWN_JS = """(el) => Array.from(el.querySelectorAll('.js-plotly-plot'))
+  .filter((p) => p.data && p.data.length && p._fullLayout && p.querySelector('svg.main-svg')).length"""
+
+
+def widget_output(page: Page, dom_class: str, *, min_plots: int = 0, timeout: float = 60.0) -> Locator:
+    """The rendered widget carrying ``dom_class`` (``widget.add_class``: the element exists once its view
+    rendered), with at least ``min_plots`` plotly figures drawn in it (a FigureWidget draws after its view
+    renders, once on screen)."""
+    widget = page.locator(f".{dom_class}")
+    deadline = time.monotonic() + timeout
+    drawn = 0
+    while time.monotonic() < deadline:
+        if widget.count() == 1:
+            widget.first.scroll_into_view_if_needed()
+            drawn = widget.first.evaluate(_PLOTS_DRAWN_JS)
+            if drawn >= min_plots:
+                return widget.first
+        elif page.get_by_text("Error displaying widget").count():
+            raise WidgetRenderError(f"'Error displaying widget' on the page while waiting for .{dom_class}")
+        time.sleep(0.2)
+    raise WidgetRenderError(f"the widget .{dom_class} did not render within {timeout:.0f} s "
+                            f"({widget.count()} found, {drawn} plots drawn of {min_plots})")
+
+
+def type_into_slider(page: Page, widget: Locator, description: str, text: str) -> None:
+    """Type ``text`` into the readout of the slider described ``description`` and press Enter."""
+    slider = widget.locator(".widget-slider", has=page.locator(
+        ":scope > .widget-label", has_text=re.compile(rf"^\s*{re.escape(description)}\s*$")))
+    if slider.count() != 1:
+        raise WidgetRenderError(f"expected one slider described {description!r}, found {slider.count()}")
+    readout = slider.locator(".widget-readout")
+    readout.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    readout.blur()
+
+
+def select_dropdown(page: Page, widget: Locator, description: str, option: str) -> None:
+    """Pick ``option`` (its label) in the dropdown described ``description``."""
+    dropdown = widget.locator(".widget-dropdown", has=page.locator(
+        ":scope > .widget-label", has_text=re.compile(rf"^\s*{re.escape(description)}\s*$")))
+    if dropdown.count() != 1:
+        raise WidgetRenderError(f"expected one dropdown described {description!r}, found {dropdown.count()}")
+    dropdown.locator("select").select_option(label=option)
