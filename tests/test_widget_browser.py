@@ -76,6 +76,15 @@ DRIVES = {d.case: d for d in (
     Drive("layer_stats_explorer", "slider", "checkpoint", "2"),
 )}
 
+#: broken widgets of tests/test_widget_conformance.py, in the same session: the checks must reject them
+BROKEN_DRIVES = {d.case: d for d in (
+    # lesson 06's bug: after the knob changes, the slider shows the first value, the readout the middle one
+    Drive("UnobserveAll", "dropdown", "knob", "rank", (("value", r"rank = (\S+)"),)),
+    Drive("Unwired", "slider", "n", "7"),  # a slider nothing observes
+)}
+BROKEN_MESSAGES = {"UnobserveAll": "the 'value' control shows '4', the readout says 'rank = 16'",
+                   "Unwired": "no readout and no plot changed"}
+
 #: (case, "drive" or "layout") -> why it fails today (xfail, strict)
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("augment_playground", "layout"): "the 'randaugment' label is cut off (80 px description width)",
@@ -93,7 +102,9 @@ def notebook_sources() -> list[str]:
     setup = (f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport torch\ntorch.set_num_threads(1)\n"
              "from tests.widget_cases import CASES")
     cells = [f"w = CASES[{case!r}].build()\nw.add_class({dom_class(case)!r})\nw" for case in DRIVES]
-    return [setup, *cells]
+    broken = [f"from tests.test_widget_conformance import {name}\nw = {name}()\nw.add_class({dom_class(name)!r})\nw"
+              for name in BROKEN_DRIVES]
+    return [setup, *cells, *broken]
 
 
 @dataclass
@@ -122,7 +133,7 @@ def session(tmp_path_factory):
         state = Session(server, lab, out_dir)
         try:
             lab.open(NOTEBOOK)
-            state.run_seconds = lab.run_all(len(DRIVES) + 1, timeout=240)
+            state.run_seconds = lab.run_all(len(notebook_sources()), timeout=240)
             lab.check_no_widget_errors()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -174,12 +185,13 @@ def _drive_problems(before: dict, after: dict, drive: Drive) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_marks(c, "drive")) for c in DRIVES])
-def test_driving_a_control_updates_what_the_widget_shows(session, case):
-    drive = DRIVES[case]
+def drive_and_check(session: Session, drive: Drive, *, min_plots: int, settle: float | None = None) -> None:
+    """Drive ``drive``'s control; raise AssertionError (with a screenshot) unless the widget follows within
+    30 s. ``settle``: give up once the widget has shown the same wrong state that long after changing (for
+    the broken widgets, whose wrong state is final; then 3 s for one that never changes)."""
     lab, page = session.lab, session.lab.page
     start = time.monotonic()
-    widget = widget_output(page, dom_class(case), min_plots=1)
+    widget = widget_output(page, dom_class(drive.case), min_plots=min_plots)
     before = widget.evaluate(READ_WIDGET_JS)
     if _same_number(before["controls"].get(drive.control), drive.value):
         raise AssertionError(f"{drive.control!r} already shows {drive.value}: drive it to another value")
@@ -187,21 +199,36 @@ def test_driving_a_control_updates_what_the_widget_shows(session, case):
         type_into_slider(page, widget, drive.control, drive.value)
     else:
         select_dropdown(page, widget, drive.control, drive.value)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + (30 if settle is None else 3)
     problems: list[str] = []
-    after = before
+    after, changed_at = before, None
     while time.monotonic() < deadline:
-        after = widget.evaluate(READ_WIDGET_JS)
+        now = widget.evaluate(READ_WIDGET_JS)
+        if now != after:
+            after, changed_at = now, time.monotonic()
         problems = _drive_problems(before, after, drive)
-        if not problems:
+        if not problems or (settle is not None and changed_at is not None
+                            and time.monotonic() - changed_at > settle):
             break
         time.sleep(0.1)
-    session.seconds[case] = time.monotonic() - start
+    session.seconds[drive.case] = time.monotonic() - start
     if problems or lab.page_errors:
-        shot = lab.screenshot(session.out_dir / f"{dom_class(case)}-failure.png", widget)
-        raise AssertionError(f"{case}: after setting {drive.control!r} to {drive.value!r}: " + "; ".join(problems)
-                             + f"\nJavaScript errors: {lab.page_errors}\nbefore: {before}\nafter: {after}\n"
-                             f"screenshot: {shot}")
+        shot = lab.screenshot(session.out_dir / f"{dom_class(drive.case)}-failure.png", widget)
+        raise AssertionError(f"{drive.case}: after setting {drive.control!r} to {drive.value!r}: "
+                             + "; ".join(problems) + f"\nJavaScript errors: {lab.page_errors}\nbefore: {before}\n"
+                             f"after: {after}\nscreenshot: {shot}")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=_marks(c, "drive")) for c in DRIVES])
+def test_driving_a_control_updates_what_the_widget_shows(session, case):
+    drive_and_check(session, DRIVES[case], min_plots=1)
+
+
+@pytest.mark.parametrize("case", list(BROKEN_DRIVES))
+def test_the_browser_check_rejects_a_broken_widget(session, case):
+    with pytest.raises(AssertionError) as failure:
+        drive_and_check(session, BROKEN_DRIVES[case], min_plots=0, settle=1.5)
+    assert BROKEN_MESSAGES[case] in str(failure.value), str(failure.value)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=_marks(c, "layout")) for c in DRIVES])
