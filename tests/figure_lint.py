@@ -78,10 +78,33 @@ def _lines(text: str, size: float) -> list[tuple[str, float]]:
     return out
 
 
+def plain_json(value: Any) -> Any:
+    """``value`` with plotly's base64 typed arrays (``{"dtype", "bdata", "shape"}``, what numpy arrays
+    become in plotly >= 6) decoded into nested lists, numpy scalars into Python numbers."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        if set(value) in ({"dtype", "bdata"}, {"dtype", "bdata", "shape"}):
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            if "shape" in value:
+                array = array.reshape([int(n) for n in str(value["shape"]).split(",")])
+            return array.tolist()
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _as_dict(fig: Any) -> dict:
     if isinstance(fig, dict):
-        return fig
-    return fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else fig.to_dict()
+        return plain_json(fig)
+    return plain_json(fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else fig.to_dict())
 
 
 def _layout_value(layout: dict, *path: str, default: Any = None) -> Any:

@@ -272,15 +272,17 @@ def shown_problems(name: str, widget: Any) -> list[str]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if k != "uid"}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    """Figure JSON with typed arrays decoded (so numbers compare with a tolerance) and uids dropped."""
+    value = figure_lint.plain_json(value)
+
+    def drop_uids(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: drop_uids(v) for k, v in node.items() if k != "uid"}
+        if isinstance(node, list):
+            return [drop_uids(v) for v in node]
+        return node
+
+    return drop_uids(value)
 
 
 def snapshot(root: Any) -> dict[str, Any]:
@@ -401,8 +403,9 @@ def bring_to(widget: Any, controls: dict[str, Any], case: WidgetCase, report: Re
                 control.value = target
 
 
-def lint(root: Any, report: Report, where: str) -> None:
-    for name, fig in find_figures(root).items():
+def lint(root: Any, report: Report, shown: dict[str, Any]) -> None:
+    """The figure lints on ``shown`` (a ``snapshot``), the control layout lints on ``root``."""
+    for name, fig in shown["figures"].items():
         report.add("figures", [f"{name}: {p}" for p in figure_lint.lint_figure(fig)])
     if isinstance(root, widgets.Widget):
         report.add("layout", figure_lint.control_layout_problems(root))
@@ -421,7 +424,8 @@ def run_case(case: WidgetCase) -> Report:
         report.add("values", ["no controls found in the widget tree (say controls=False in its case)"])
     if not case.controls and controls:
         report.add("values", [f"the case says no controls, the widget has {list(controls)}"])
-    lint(root, report, "as built")
+    shown = snapshot(root)
+    lint(root, report, shown)
     for name, control in controls.items():
         if case.only and name not in case.only:
             continue
@@ -432,7 +436,7 @@ def run_case(case: WidgetCase) -> Report:
             if same(control.value, value):
                 continue
             route = "python" if k % 2 == 0 else "browser"
-            before = snapshot(root)
+            before = shown
             enabled = not getattr(control, "disabled", False)
             with capture_errors(errors, f"{name} = {value!r} ({route})"):
                 set_value(control, value, route)
@@ -443,16 +447,17 @@ def run_case(case: WidgetCase) -> Report:
             for other_name, other in controls.items():
                 report.add("values", [f"after {name} = {value!r}: {p}" for p in shown_problems(other_name, other)])
             report.add("errors", output_errors(root))
-            if snapshot(root) != before:
+            shown = snapshot(root)
+            if shown != before:
                 changed_output = True
             if enabled:
                 report.exercised.add(name)
-            lint(root, report, f"after {name} = {value!r}")
+            lint(root, report, shown)
         enabled_now = not getattr(control, "disabled", False)
         if tried and not changed_output and name not in case.inert and enabled_now:
             report.add("wired", [f"{name}: {tried} changes ({values}) changed no readout or figure"])
         bring_to(twin, controls, case, report, "twin")
-        diff = differences(snapshot(root), snapshot(twin))
+        diff = differences(shown, snapshot(twin))
         if diff:
             report.add("fresh", [f"after sweeping {name}, the widget differs from a twin set straight to the "
                                  f"same controls: " + "; ".join(diff)])
@@ -777,3 +782,48 @@ def test_a_widget_without_a_case_is_reported():
     module.NewExplorer, module.new_figure, module.__all__ = NewExplorer, new_figure, ["NewExplorer", "new_figure"]
     assert missing_cases([module], CASES, FIGURE_CASES) == ["bigtrain_lab.widgets.fake:NewExplorer",
                                                             "bigtrain_lab.widgets.fake:new_figure"]
+
+
+def _subplot_titles_figure() -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("activation std of every hidden layer (log scale)",
+                                                        "gradient norm of every weight matrix (log scale)"))
+    return fig.update_layout(width=600, height=300)
+
+
+def _log_annotation_only() -> go.Figure:
+    fig = go.Figure(go.Scatter(x=np.logspace(-5, 0, 20), y=np.arange(20.0)))
+    fig.add_annotation(x=2.0, y=5, text="steepest", showarrow=False)  # 10^2: far right of the data
+    return fig.update_xaxes(type="log").update_layout(width=600)
+
+
+FIGURE_LINT_CASES = {
+    "wide figure": (lambda: go.Figure(go.Bar(y=[1, 2])).update_layout(width=1000, margin={"r": 20}),
+                    "its plot area is clipped"),
+    "tiny font": (lambda: go.Figure(go.Heatmap(z=[[1, 2]], texttemplate="%{z}", textfont={"size": 6})),
+                  "is 6 px"),
+    "subplot titles": (_subplot_titles_figure, "overlap"),
+    "log annotation": (_log_annotation_only, "outside the data"),
+    "duplicate legend": (lambda: go.Figure([go.Scatter(y=[1], name="a"), go.Scatter(y=[2], name="a")]),
+                         "lists 'a' 2 times"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_LINT_CASES))
+def test_each_figure_lint_rejects_a_broken_figure(name):
+    build, message = FIGURE_LINT_CASES[name]
+    problems = figure_lint.lint_figure(build())
+    assert any(message in p for p in problems), problems
+
+
+def test_figure_lints_pass_a_plain_figure_and_controls():
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for col, colour in ((1, "#1f77b4"), (2, "#1f77b4")):
+        fig.add_scatter(y=[1, 0.5], name="train", legendgroup="train", line={"color": colour}, showlegend=col == 1,
+                        row=1, col=col)
+    fig.update_layout(title="training curves", height=300)  # width unset: fills the output area
+    assert figure_lint.lint_figure(fig) == []
+    box = widgets.VBox([widgets.HBox([widgets.Dropdown(options=["a"], description="model"),
+                                      widgets.IntSlider(description="batch")])])
+    assert figure_lint.control_layout_problems(box) == []
+    cut = widgets.IntSlider(description="gradient accumulation steps")
+    assert any("is cut off" in p for p in figure_lint.control_layout_problems(cut))
