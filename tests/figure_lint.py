@@ -16,6 +16,8 @@ to a ``go.Figure`` or a ``go.FigureWidget`` alike. What they catch, each seen in
   at 10^0.327 = 2.1 (the lesson 09 LR range test).
 * ``size_problems``: a figure whose plot area (or right-hand legend) is wider than a JupyterLab output
   area (its right part is clipped), fonts smaller than 8 px.
+* ``text_problems``: a readout or figure title showing an unrounded float (``-69.99999999999999`` degrees
+  in lesson 07's playground caption) or NaN / inf.
 * ``control_layout_problems`` (widgets): a slider whose track is tiny once its description and readout
   are taken from its width, also after its row of controls is fitted into the output area (the browser
   shrinks the sliders: 40-pixel sliders in lesson 03's memory calculator), a description cut off by its
@@ -345,7 +347,30 @@ def size_problems(fig: Any, *, max_width: float = OUTPUT_WIDTH) -> list[str]:
 def lint_figure(fig: Any, *, max_width: float = OUTPUT_WIDTH) -> list[str]:
     """Every figure lint."""
     return (title_problems(fig) + legend_problems(fig) + colour_problems(fig) + log_axis_problems(fig)
-            + size_problems(fig, max_width=max_width))
+            + size_problems(fig, max_width=max_width) + figure_text_problems(fig))
+
+
+# ---- texts --------------------------------------------------------------------------------------------
+
+_UNROUNDED = re.compile(r"-?\d+\.\d*(?:0{6,}[1-9]|9{6,})\d*|-?\d+\.\d{10,}")
+_NOT_A_NUMBER = re.compile(r"(?<![\w.])(?:nan|-?inf)(?![\w])", re.IGNORECASE)
+
+
+def text_problems(text: str, where: str = "") -> list[str]:
+    """Unrounded floats (``0.30000000000000004``, ``69.99999999999999``) and NaN / inf shown as text."""
+    plain = strip_tags(text or "")
+    problems = [f"{where}shows the unrounded number {m.group(0)!r}" for m in _UNROUNDED.finditer(plain)]
+    problems += [f"{where}shows {m.group(0)!r}" for m in _NOT_A_NUMBER.finditer(plain)]
+    return problems
+
+
+def figure_text_problems(fig: Any) -> list[str]:
+    """``text_problems`` of the title and annotations of a figure."""
+    layout = _as_dict(fig).get("layout", {})
+    title = layout.get("title") or {}
+    texts = [title if isinstance(title, str) else title.get("text") or ""]
+    texts += [ann.get("text") or "" for ann in layout.get("annotations") or []]
+    return [p for text in texts for p in text_problems(text, "a title or annotation ")]
 
 
 # ---- widget layout ------------------------------------------------------------------------------------

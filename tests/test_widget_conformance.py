@@ -14,6 +14,7 @@ and after every change:
   set to the final state at the end;
 * ``wired`` (d): changing the control changed at least one readout or figure (unless the case says why
   not, or the control is disabled);
+* ``readouts``: no readout shows an unrounded float or NaN (lesson 07: ``-69.99999999999999`` degrees);
 * ``figures``: every figure shown passes the lints of ``tests/figure_lint.py`` (titles and legends fit,
   one colour per legend name, log-axis annotations in log10 coordinates, fits an output area);
 * ``layout``: sliders keep a usable track, rows of controls fit an output area, descriptions fit.
@@ -49,7 +50,7 @@ from plotly.subplots import make_subplots
 from tests import figure_lint
 from tests.widget_cases import CASES, FIGURE_CASES, WidgetCase
 
-CHECKS = ("values", "errors", "fresh", "wired", "figures", "layout")
+CHECKS = ("values", "errors", "fresh", "wired", "readouts", "figures", "layout")
 READOUT_TYPES = (widgets.HTML, widgets.HTMLMath, widgets.Label)
 SELECTION_TYPES = (widgets.widget_selection._Selection, widgets.widget_selection._MultipleSelection)
 
@@ -404,7 +405,10 @@ def bring_to(widget: Any, controls: dict[str, Any], case: WidgetCase, report: Re
 
 
 def lint(root: Any, report: Report, shown: dict[str, Any]) -> None:
-    """The figure lints on ``shown`` (a ``snapshot``), the control layout lints on ``root``."""
+    """The figure and text lints on ``shown`` (a ``snapshot``), the control layout lints on ``root``."""
+    for name, text in shown["readouts"].items():
+        if isinstance(text, str):
+            report.add("readouts", figure_lint.text_problems(text, f"{name} "))
     for name, fig in shown["figures"].items():
         report.add("figures", [f"{name}: {p}" for p in figure_lint.lint_figure(fig)])
     if isinstance(root, widgets.Widget):
@@ -630,6 +634,17 @@ class KeepsHistory(widgets.VBox):
         trace.x, trace.y = [*trace.x, change["new"]], [*trace.y, change["new"] ** 2]
 
 
+class Unrounded(widgets.VBox):
+    """A readout that prints a float as Python computes it (0.1 added ten times: 0.9999999999999999)."""
+
+    def __init__(self) -> None:
+        self.slider = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.1, description="x")
+        self.readout = widgets.HTML("0.5 units")
+        super().__init__([self.slider, self.readout])
+        self.slider.observe(lambda change: setattr(self.readout, "value",
+                                                   f"{sum([0.1] * round(change['new'] * 10))} units"), names="value")
+
+
 class LogAnnotation(widgets.VBox):
     """Lesson 09's LR range test: ``add_vline(annotation_text=...)`` on a log axis."""
 
@@ -702,6 +717,7 @@ BROKEN = {
     "observer logs": (LogsAnError, "errors", "could not draw n = 0"),
     "error in an Output": (LogsAnError, "errors", "shows an error"),
     "keeps history": (KeepsHistory, "fresh", "differs from a twin"),
+    "unrounded readout": (Unrounded, "readouts", "unrounded number '0.9999999999999999'"),
     "log-axis annotation": (LogAnnotation, "figures", "drawn at 10^"),
     "colours across subplots": (MismatchedColours, "figures", "is drawn in 2 colours"),
     "title cut off": (MismatchedColours, "figures", "it is cut off"),
