@@ -13,10 +13,10 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 #: the many short files fill the workers' gaps, instead of one long file running alone at the end.
 LONGEST_FIRST = (
     "tests/test_grader_exercises.py", "tests/test_grader_trust.py", "tests/test_grader_solutions.py",
-    "tests/test_browser.py", "tests/test_fault_tolerance.py", "tests/test_fsdp_script.py",
+    "tests/test_browser.py", "tests/test_widget_browser.py", "tests/test_fault_tolerance.py", "tests/test_fsdp_script.py",
     "tests/test_grading_tolerance.py", "tests/test_grader_cli.py", "tests/test_grading_check.py",
     "tests/test_distributed.py", "tests/test_ddp_script.py", "tests/test_quiz_browser.py",
-    "tests/test_train.py", "notebooks/03_batch_precision_memory.ipynb", "notebooks/08_explainability.ipynb",
+    "tests/test_train.py", "tests/test_widget_conformance.py", "notebooks/03_batch_precision_memory.ipynb", "notebooks/08_explainability.ipynb",
     "notebooks/05_distributed.ipynb", "notebooks/06_compression.ipynb", "notebooks/02_optimizers_and_schedules.ipynb",
 )
 

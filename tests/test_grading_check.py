@@ -159,6 +159,8 @@ def test_result_renders_in_notebook_and_terminal():
     assert 'data-passed="true"' in ok._repr_html_() and "passed" in str(ok)
     html = bad._repr_html_()
     assert 'data-passed="false"' in html and "expected" in html and "hint" in html
+    lesson = get_exercise("metrics.roc_auc").lesson  # the section is a link (from exercises/ or notebooks/)
+    assert f"<a href='../{lesson}' target='_blank'>" in html and lesson.startswith("notebooks/01_metrics.ipynb#")
     assert str(bad).startswith("NOT YET metrics.roc_auc")
     json.dumps(bad.to_dict())
 

@@ -86,12 +86,7 @@ BROKEN_MESSAGES = {"UnobserveAll": "the 'value' control shows '4', the readout s
                    "Unwired": "no readout and no plot changed"}
 
 #: (case, "drive" or "layout") -> why it fails today (xfail, strict)
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("augment_playground", "layout"): "the 'randaugment' label is cut off (80 px description width)",
-    ("tabular_explorer", "layout"): "the 900 px figure runs 52 px past the 848 px output area: clipped",
-    ("layer_stats_explorer", "layout"): "the 950 px figure runs 102 px past the 848 px output area: the "
-                                        "'dead ReLU share' panel is clipped",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def dom_class(case: str) -> str:

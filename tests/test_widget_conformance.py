@@ -54,23 +54,10 @@ CHECKS = ("values", "errors", "fresh", "wired", "readouts", "figures", "layout")
 READOUT_TYPES = (widgets.HTML, widgets.HTMLMath, widgets.Label)
 SELECTION_TYPES = (widgets.widget_selection._Selection, widgets.widget_selection._MultipleSelection)
 
-_CLIPPED = ("its plot area is wider than a JupyterLab output area at a 1280 px window (848 px, measured by "
-            "tests/test_widget_browser.py): the right part is clipped")
 #: (case id, check) -> why it fails today (xfail, strict: a fix makes it XPASS and fail until removed)
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("augment_playground", "errors"): "the blur slider goes to sigma 3 but GaussianBlur raises ValueError "
-                                      "('sigma ... too large for a 8x8 image') on the digit sources",
-    ("augment_playground", "layout"): "the 'randaugment' description is cut off by the 80 px label",
-    ("scaling_calculator", "figures"): f"900 px figure: {_CLIPPED}",
-    ("tabular_explorer", "figures"): f"900 px figure: {_CLIPPED}",
-    ("image_explorer", "figures"): f"950 px figure: {_CLIPPED}",
-    ("layer_stats_explorer", "figures"): f"950 px figure: {_CLIPPED}",
-    ("live_curves", "figures"): f"910 px figure (accuracy panel): {_CLIPPED}",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 #: exported figure function -> why its figure fails a lint today (xfail, strict)
-FIGURE_KNOWN_FAILURES: dict[str, str] = {
-    "bigtrain_lab.widgets.augment:image_grid_figure": f"900 px default width, no right margin: {_CLIPPED}",
-}
+FIGURE_KNOWN_FAILURES: dict[str, str] = {}
 
 
 # ---- what exists ----------------------------------------------------------------------------------------

@@ -70,7 +70,9 @@ class CheckResult:
         elif not self.passed:
             parts.append(f"<div>{html.escape(self.feedback)}</div>")
         if self.lesson and not self.passed:
-            parts.append(f"<div style='color:#57606a'>see {html.escape(self.lesson)}</div>")
+            lesson = html.escape(self.lesson)  # notebooks/NN_x.ipynb#section; notebooks sit one level below the root
+            parts.append(f"<div style='color:#57606a'>see <a href='../{lesson}' target='_blank'>"
+                         f"<code>{lesson}</code></a></div>")
         if self.seed is not None:
             parts.append(f"<div style='color:#57606a;font-size:smaller'>random cases drawn with seed "
                          f"{self.seed} (pass seed={self.seed} to check() to repeat them)</div>")

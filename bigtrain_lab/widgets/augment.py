@@ -9,6 +9,7 @@ named "samples" (its ``source`` is a PNG data URI of the mosaic).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,6 +76,20 @@ def source_image(name: str) -> np.ndarray:
     return _source(name).copy()
 
 
+def max_blur_sigma(shape: tuple[int, ...], step: float = STRENGTHS["blur"][1]) -> float:
+    """The largest blur sigma (a multiple of ``step``, at most the slider's top) an image of ``shape`` takes:
+    the blur's mirror padding needs its radius ``floor(3 sigma + 0.5)`` below the smaller side.
+
+    >>> max_blur_sigma((8, 8)), max_blur_sigma((96, 144, 3))
+    (2.25, 3.0)
+    """
+    side = min(shape[:2])
+    largest = math.floor(((side - 0.5) / 3) / step) * step
+    while math.floor(3 * largest + 0.5) >= side:
+        largest -= step
+    return min(STRENGTHS["blur"][0], round(largest, 6))
+
+
 def build_pipeline(strengths: Mapping[str, float]) -> Transform:
     """A :class:`~bigtrain_lab.augment.Compose` with each transform whose strength is non-zero."""
     unknown = set(strengths) - set(STRENGTHS)
@@ -139,7 +154,7 @@ def png_data_uri(image: np.ndarray, zoom: int = 1) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def image_grid_figure(images, titles, *, cols: int = 4, height: int | None = None, width: int = 900) -> go.Figure:
+def image_grid_figure(images, titles, *, cols: int = 4, height: int | None = None, width: int = 840) -> go.Figure:
     """A plotly figure: ``images`` (uint8, or float in [0, 1]; grey or RGB) in a grid with ``titles``.
     Small images (digits) are enlarged so they do not look blurred."""
     from plotly.subplots import make_subplots
@@ -199,9 +214,11 @@ class AugmentPlayground(widgets.VBox):
         self.source = widgets.Dropdown(options=list(SOURCES), value=source, description="image")
         self.sliders = {
             name: widgets.FloatSlider(value=strengths.get(name, 0.0), min=0.0, max=top, step=step,
-                                      description=name, tooltip=what, continuous_update=False)
+                                      description=name, tooltip=what, continuous_update=False,
+                                      style={"description_width": "90px"})
             for name, (top, step, what) in STRENGTHS.items()
         }
+        self._fit_blur_to_source()
         self.seed = widgets.IntText(value=seed, description="seed")
         self.caption = widgets.HTML()
         self.figure = go.FigureWidget(go.Image(source=png_data_uri(view.mosaic), name="samples"))
@@ -210,11 +227,16 @@ class AugmentPlayground(widgets.VBox):
         self.figure.update_xaxes(visible=False)
         self.figure.update_yaxes(visible=False)
         controls = widgets.GridBox(list(self.sliders.values()),
-                                   layout=widgets.Layout(grid_template_columns="repeat(2, 320px)"))
+                                   layout=widgets.Layout(grid_template_columns="repeat(2, 330px)"))
         super().__init__(children=[widgets.HBox([self.source, self.seed]), controls, self.caption, self.figure])
         self._show(view)
+        self.source.observe(self._fit_blur_to_source, names="value")  # before the refresh: it may move the blur
         for w in [self.source, self.seed, *self.sliders.values()]:
             w.observe(self._refresh, names="value")
+
+    def _fit_blur_to_source(self, change: dict | None = None) -> None:  # noqa: ARG002 - observe callback
+        """Cap the blur slider at the largest sigma the chosen image takes (an 8 x 8 digit: 2.25)."""
+        self.sliders["blur"].max = max_blur_sigma(source_image(self.source.value).shape)
 
     @property
     def strengths(self) -> dict[str, float]:

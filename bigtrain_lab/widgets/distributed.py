@@ -176,7 +176,7 @@ def scaling_figure(curve: dict[str, list[float]], title: str = "") -> go.Figure:
     fig.update_xaxes(type="log", title_text="workers", row=1, col=1)
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(title_text="workers", row=1, col=2)
-    fig.update_layout(barmode="stack", height=360, width=900, title=title,
+    fig.update_layout(barmode="stack", height=360, width=840, title=title,
                       margin={"l": 50, "r": 20, "t": 70, "b": 40})
     return fig
 

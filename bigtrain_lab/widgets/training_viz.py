@@ -42,7 +42,7 @@ class LiveCurves:
         panels = 2 if accuracy_panel else 1
         fig = make_subplots(rows=1, cols=panels, subplot_titles=("loss", "accuracy")[:panels])
         fig.update_xaxes(title_text=x_title)
-        fig.update_layout(title=title, height=330, width=430 * panels + 50,
+        fig.update_layout(title=title, height=330, width=min(840, 430 * panels + 50),
                           margin={"l": 50, "r": 20, "t": 60, "b": 40})
         self._panels = panels
         self.figure = go.FigureWidget(fig)
@@ -119,7 +119,7 @@ class LayerStatsExplorer(widgets.VBox):
         fig.update_yaxes(type="log", row=1, col=1)
         fig.update_yaxes(type="log", row=1, col=2)
         fig.update_yaxes(range=[0, 1.05], row=1, col=3)
-        fig.update_layout(height=330, width=950, showlegend=False, margin={"l": 50, "r": 10, "t": 40, "b": 60})
+        fig.update_layout(height=330, width=840, showlegend=False, margin={"l": 50, "r": 10, "t": 40, "b": 60})
         self.figure = go.FigureWidget(fig)
         super().__init__(children=[widgets.HBox([self.dropdown, self.slider]), self.summary, self.figure])
         self._show()
