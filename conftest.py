@@ -6,6 +6,10 @@ import os
 # Set before any kernel starts (nbval kernels and the grader's inherit the environment).
 os.environ["BIGTRAIN_LAB_FAST"] = "1"
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+# Three xdist workers, and the notebook kernels and torchrun workers they start, share two cores: one
+# intra-op thread each (set before torch is imported anywhere), or OpenMP's spinning threads fight over the
+# cores and tiny models run several times slower. A test that needs more threads sets them itself.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 #: Test files that take the longest (seconds on a 2-core CPU, ``pytest --durations``). pytest-xdist hands out
