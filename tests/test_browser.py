@@ -1,6 +1,7 @@
 """The metrics lesson in a real JupyterLab, in headless Chromium: run it, move the threshold slider, see
 the confusion matrix and the plot follow. A second test proves the check can fail: the same driver on a
-copy of the notebook whose slider is no longer observed must report that nothing followed the slider.
+short copy of the notebook (its data cells and the explorer) whose slider is no
+longer observed must report that nothing followed the slider.
 
 Skipped, with the reason, where Playwright's Python package or /usr/bin/chromium is absent. The driver
 (server start / stop, page driving) is ``tests/jupyterlab_driver.py``; what worked here and its pitfalls:
@@ -51,13 +52,28 @@ explorer
 """
 
 
+#: What the explorer reads, as the lesson computes it (the lesson's other cells add run time, not coverage).
+SCORES_CELL = """\
+imb_model = make_pipeline(StandardScaler(), LogisticRegression()).fit(imb.X_train, imb.y_train)
+val_scores = imb_model.predict_proba(imb.X_val)[:, 1]
+"""
+BROKEN_CODE_CELLS = 4
+
+
 def write_broken_copy(source: Path, destination: Path) -> Path:
-    """``source`` with its ``threshold_explorer(...)`` cell replaced by ``BROKEN_CELL``."""
+    """A short notebook from ``source``: its first two code cells (imports, the imbalanced data), the validation
+    scores, and the explorer built by ``BROKEN_CELL`` instead of the lesson's ``threshold_explorer`` cell."""
     notebook = json.loads(source.read_text())
-    cells = [cell for cell in notebook["cells"]
-             if cell["cell_type"] == "code" and "threshold_explorer(" in "".join(cell["source"])]
-    assert len(cells) == 1, f"expected one threshold_explorer cell in {source}, found {len(cells)}"
-    cells[0]["source"] = BROKEN_CELL.splitlines(keepends=True)
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    explorer = [cell for cell in code if "threshold_explorer(imb.y_val, val_scores)" in "".join(cell["source"])]
+    assert len(explorer) == 1, f"expected one threshold_explorer cell in {source}, found {len(explorer)}"
+    assert "imb = load_dataset(" in "".join(code[1]["source"]), "the lesson's second code cell no longer loads imb"
+    cells = [dict(cell, outputs=[], execution_count=None) for cell in code[:2]]
+    for text in (SCORES_CELL, BROKEN_CELL):
+        cells.append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                      "source": text.splitlines(keepends=True)})
+    notebook["cells"] = cells
+    assert len(cells) == BROKEN_CODE_CELLS
     destination.write_text(json.dumps(notebook, indent=1))
     return destination
 
@@ -105,7 +121,7 @@ def test_threshold_slider_updates_confusion_matrix_and_plot(lab_server, chromium
 def test_driver_reports_a_slider_nothing_listens_to(lab_server, chromium, tmp_path):
     """The same driver on a notebook whose slider callback is disconnected must fail, and say why."""
     with pytest.raises(WidgetDidNotUpdate, match="the confusion matrix did not change") as failure:
-        run_threshold_scenario(chromium, lab_server, BROKEN, code_cell_count(NOTEBOOK), tmp_path,
+        run_threshold_scenario(chromium, lab_server, BROKEN, BROKEN_CODE_CELLS, tmp_path,
                                threshold=THRESHOLD, update_timeout=8, prefix="broken-")
     message = str(failure.value)
     assert "the plot's markers did not move" in message
