@@ -21,6 +21,7 @@ import yaml
 from bigtrain_lab import curriculum
 from bigtrain_lab.bench_results import check_conditions
 from bigtrain_lab.quiz.coverage import source_problem
+from bigtrain_lab.quiz.entries import EntryProblems, is_mapping
 
 BANK_PATH = Path(__file__).with_name("bank.yaml")
 LANGS: tuple[str, ...] = ("en", "zh")
@@ -244,22 +245,11 @@ def _load_cached(path: str, _mtime_ns: int, _size: int) -> tuple[Question, ...]:
 
 
 def _parse_entry(raw: Any, position: int, errors: list[str]) -> Question | None:
-    if not isinstance(raw, dict):
-        errors.append(f"entry #{position}: expected a mapping, got {type(raw).__name__}")
+    if not is_mapping(raw, position, errors):
         return None
     qid = raw.get("id")
-    where = f"entry {qid!r}" if isinstance(qid, str) and qid else f"entry #{position}"
-    start = len(errors)
-
-    def err(field: str, msg: str) -> None:
-        errors.append(f"{where}: field {field!r}: {msg}")
-
-    for field in REQUIRED_FIELDS:
-        if field not in raw or raw[field] is None:
-            err(field, "missing")
-    for field in raw:
-        if field not in REQUIRED_FIELDS + OPTIONAL_FIELDS:
-            err(str(field), f"unknown field (allowed: {', '.join(REQUIRED_FIELDS + OPTIONAL_FIELDS)})")
+    err = EntryProblems(raw, position, errors)
+    err.check_fields(raw, REQUIRED_FIELDS, OPTIONAL_FIELDS)
 
     topic = raw.get("topic")
     if qid is not None:
@@ -303,7 +293,7 @@ def _parse_entry(raw: Any, position: int, errors: list[str]) -> Question | None:
     choices, correct, multiple, prompt = _quiz_part(raw, err)
     figures = _figures(raw["figures"], err) if "figures" in raw else ()
 
-    if len(errors) > start:
+    if err.found:
         return None
     assert question is not None and answer is not None and pitfalls is not None
     return Question(id=qid, topic=topic, question=question, answer=answer, pitfalls=pitfalls, lesson=lesson,

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from bigtrain_lab.quiz.coverage import source_problem
+from bigtrain_lab.quiz.entries import EntryProblems, is_mapping
 
 ERRATA_PATH = Path(__file__).with_name("errata.yaml")
 LESSON_RE = re.compile(r"notebooks/\d\d_[a-z0-9_]+\.ipynb#[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -120,22 +121,11 @@ def _load_cached(path: str, _mtime_ns: int, _size: int, bank_ids: tuple[str, ...
 
 
 def _parse(raw: Any, position: int, bank_ids: set[str], errors: list[str]) -> Erratum | None:
-    if not isinstance(raw, dict):
-        errors.append(f"entry #{position}: expected a mapping, got {type(raw).__name__}")
+    if not is_mapping(raw, position, errors):
         return None
     eid = raw.get("id")
-    where = f"entry {eid!r}" if isinstance(eid, str) and eid else f"entry #{position}"
-    start = len(errors)
-
-    def err(field: str, msg: str) -> None:
-        errors.append(f"{where}: field {field!r}: {msg}")
-
-    for field in REQUIRED:
-        if raw.get(field) in (None, "", []):
-            err(field, "missing")
-    for field in raw:
-        if field not in REQUIRED + OPTIONAL:
-            err(str(field), f"unknown field (allowed: {', '.join(REQUIRED + OPTIONAL)})")
+    err = EntryProblems(raw, position, errors)
+    err.check_fields(raw, REQUIRED, OPTIONAL, missing=lambda value: value in (None, "", []))
     if eid is not None and (not isinstance(eid, str) or not SLUG_RE.fullmatch(eid)):
         err("id", f"must be a lower-case slug with dashes; got {eid!r}")
     for field in ("wrong", "right", "runs", "todo"):
@@ -161,7 +151,7 @@ def _parse(raw: Any, position: int, bank_ids: set[str], errors: list[str]) -> Er
     lesson = raw.get("lesson")
     if lesson is not None and (not isinstance(lesson, str) or not LESSON_RE.fullmatch(lesson)):
         err("lesson", f"must look like 'notebooks/NN_topic.ipynb#section-anchor'; got {lesson!r}")
-    if len(errors) > start:
+    if err.found:
         return None
     return Erratum(id=eid, source=tuple(items), bank=bank, wrong=raw["wrong"].strip(), right=raw["right"].strip(),
                    lesson=lesson, runs=raw.get("runs"), todo=raw.get("todo"))
