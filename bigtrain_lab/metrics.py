@@ -356,7 +356,6 @@ def expected_calibration_error(y_true: ArrayLike, y_prob: ArrayLike, n_bins: int
     return float(np.sum(weights * np.abs(curve.accuracy[used] - curve.confidence[used])))
 
 
-
 def _as_probability_matrix(y_prob: ArrayLike, name: str) -> np.ndarray:
     """(n, K) class probabilities; a 1-D array is read as P(class 1) of a binary problem: [1 - p, p]."""
     array = np.asarray(y_prob)
@@ -439,6 +438,7 @@ def fit_temperature(logits: Any, y_true: Any, *, max_iter: int = 100) -> float:
 
     optimizer.step(closure)
     return float(log_t.detach().exp())
+
 
 # ---- regression ---------------------------------------------------------------------------------
 

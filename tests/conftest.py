@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bigtrain_lab.quiz.errata import HEADING_RE, heading_anchors
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Fast mode for every kernel is set by the repository root's conftest.py.
@@ -41,7 +43,6 @@ def notebook_anchors(path: Path) -> set[str]:
     nb = json.loads(path.read_text(encoding="utf-8"))
     text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     anchors = set(re.findall(r"""(?:id|name)\s*=\s*["']([^"']+)["']""", text))
-    for heading in re.findall(r"^#+\s+(.+?)\s*$", text, flags=re.M):
-        anchors.add(re.sub(r"\s+", "-", heading.strip()))  # JupyterLab's heading anchors
-        anchors.add(re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-"))
+    for heading in HEADING_RE.finditer(text):
+        anchors |= heading_anchors(heading.group(2))
     return anchors

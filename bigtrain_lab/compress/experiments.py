@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import math
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,9 +197,10 @@ def summary_table(data: Digits, budget: Budget, *, teacher: nn.Module | None = N
     bar.update()
     rows.append(measure_row("int8 dynamic (torchao)", int8_dynamic(teacher), data, budget, params=n))
     if budget.compile:  # torchao's CPU fast path: quantize_, then torch.compile with freezing
-        rows.append(measure_row("int8 dynamic (torchao) + torch.compile (freezing)", _compiled(int8_dynamic(teacher), data),
-                                data, budget, params=n))
-        rows.append(measure_row("fp32 + torch.compile (freezing)", _compiled(copy.deepcopy(teacher), data), data, budget))
+        rows.append(measure_row("int8 dynamic (torchao) + torch.compile (freezing)",
+                                _compiled(int8_dynamic(teacher), _digit_batches(data))[0], data, budget, params=n))
+        rows.append(measure_row("fp32 + torch.compile (freezing)",
+                                _compiled(copy.deepcopy(teacher), _digit_batches(data))[0], data, budget))
     rows.append(measure_row("int8 weight-only (torchao)", int8_weight_only(teacher), data, budget, params=n))
     calib = [data.X_train[i:i + 128] for i in range(0, 512, 128)]
     rows.append(measure_row("int8 static, 512 calibration rows (torchao)", int8_static(teacher, calib), data, budget,
@@ -308,13 +311,20 @@ def distillation_experiment(data: Digits, budget: Budget, *, n_labelled: int = 2
             "rows": rows, "summary": _summarise(rows, ("accuracy", "agreement", "kl"))}
 
 
-def _compiled(model: nn.Module, data: Digits) -> nn.Module:
-    """``compile_frozen(model)``, compiled now (its first call) at the batch sizes the rows time."""
+def _compiled(model: nn.Module, inputs: Iterable[torch.Tensor]) -> tuple[nn.Module, float]:
+    """``compile_frozen(model)``, compiled now (its first calls, one per input: the batch sizes it will be timed
+    at) so that no timing includes compilation; and the seconds that took."""
+    start = time.perf_counter()
     compiled = compile_frozen(model.eval())
     with torch.no_grad():
-        for b in (1, 64, len(data.X_test)):
-            compiled(data.X_test[torch.arange(b) % len(data.X_test)])
-    return compiled
+        for x in inputs:
+            compiled(x)
+    return compiled, time.perf_counter() - start
+
+
+def _digit_batches(data: Digits) -> list[torch.Tensor]:
+    """Test rows at the batch sizes ``measure_row`` times (1, 64) and evaluates (the whole test split)."""
+    return [data.X_test[torch.arange(b) % len(data.X_test)] for b in (1, 64, len(data.X_test))]
 
 
 def linear_heavy_latency(repeats: int = 50, *, batch_sizes: tuple[int, ...] = (1, 64),
@@ -322,8 +332,6 @@ def linear_heavy_latency(repeats: int = 50, *, batch_sizes: tuple[int, ...] = (1
     """fp32 vs int8 on a Linear-heavy MLP 512-2048-2048-10 (random weights and inputs: latency and size
     only), one thread. ``compile``: also fp32 and int8 dynamic after ``torch.compile`` with freezing
     (torchao's CPU fast path), each compiled (and its compile time recorded) before timing."""
-    import time
-
     seed_everything(0)
     model = MLP(512, (2048, 2048), 10).eval()
     variants = {"fp32": model, "int8 dynamic (torchao)": int8_dynamic(model),
@@ -333,13 +341,7 @@ def linear_heavy_latency(repeats: int = 50, *, batch_sizes: tuple[int, ...] = (1
     if compile:
         for name, base in (("fp32 + torch.compile (freezing)", copy.deepcopy(model)),
                            ("int8 dynamic (torchao) + torch.compile (freezing)", int8_dynamic(model))):
-            start = time.perf_counter()
-            compiled = compile_frozen(base)
-            with torch.no_grad():
-                for b in batch_sizes:
-                    compiled(torch.randn(b, 512))
-            compile_seconds[name] = time.perf_counter() - start
-            variants[name] = compiled
+            variants[name], compile_seconds[name] = _compiled(base, [torch.randn(b, 512) for b in batch_sizes])
     out: dict[str, Any] = {}
     for name, m in variants.items():
         entry = {"size_bytes": size_on_disk(m)}

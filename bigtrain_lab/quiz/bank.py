@@ -387,6 +387,7 @@ def figure_problems(question: Question, root: str | Path) -> list[str]:
     the text. Empty when all are right."""
     prose = {lang: "\n".join([question.answer[lang], *question.pitfalls[lang]]) for lang in LANGS}
     problems = []
+    documents: dict[str, Any] = {}  # path -> its JSON, or why it cannot be read: each file read once
     for figure in question.figures:
         where = f"{question.id}: figure {figure.text!r} ({figure.source})"
         if not figure_in_text(figure.text, prose["en"]):
@@ -395,10 +396,14 @@ def figure_problems(question: Question, root: str | Path) -> list[str]:
         if not figure_in_text(number, prose["zh"]):
             problems.append(f"{where}: {number!r} does not appear in the zh answer or pitfalls")
         path = Path(root) / figure.path
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as why:
-            problems.append(f"{where}: cannot read {figure.path}: {why}")
+        if figure.path not in documents:
+            try:
+                documents[figure.path] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as why:
+                documents[figure.path] = why
+        document = documents[figure.path]
+        if isinstance(document, Exception):
+            problems.append(f"{where}: cannot read {figure.path}: {document}")
             continue
         try:
             check_conditions(document, path.stem)
