@@ -63,8 +63,8 @@ class Lesson:
 
     @property
     def notebooks(self) -> tuple[str, ...]:
-        """The lesson's notebooks, in reading order."""
-        return tuple(dict.fromkeys([*self.extra_notebooks, *(t.notebook for t in self.topics)]))
+        """The lesson's notebooks, in reading order (their file names sort in that order)."""
+        return tuple(sorted(dict.fromkeys([*self.extra_notebooks, *(t.notebook for t in self.topics)])))
 
     @property
     def exercise_notebook(self) -> str | None:
@@ -201,10 +201,28 @@ LESSONS: tuple[Lesson, ...] = (
                          ("LayerStatsExplorer",)),),
            budget=Budget(fast={"init_epochs": 6, "fit_epochs": 10, "overfit_epochs": 100, "lr_epochs": 5},
                          full={"init_epochs": 30, "fit_epochs": 40, "overfit_epochs": 300, "lr_epochs": 20})),
+    Lesson(11, "Ensembles, model fusion and hyperparameter search",
+           "bagging lowers variance, boosting lowers bias, stacking on out-of-fold predictions (and the leak "
+           "without them), hard vs soft vs weighted voting; networks fused by logits, probabilities or votes, "
+           "diversity vs gain, snapshot ensembles, SWA, when weights can be averaged (the loss along the line "
+           "between two models); grid vs random vs TPE vs successive halving at a fixed budget, over seeds; "
+           "log-scale ranges, the learning rate's dominance, nested cross-validation for an honest score",
+           topics=(Topic("ensemble", "Ensembles and model fusion", _nb("11_ensembles"), ("EnsembleBuilder",)),
+                   Topic("hpo", "Hyperparameter search", _nb("11_hyperparameter_search"), ("HPORace",))),
+           exercises=("ensemble.soft_vote", "ensemble.out_of_fold_predictions", "ensemble.average_weights",
+                      "hpo.successive_halving", "hpo.sample_log_uniform"),
+           practice="11_ensembles_and_hpo",
+           extra_notebooks=(_nb("11_fusing_networks"),),
+           budget=Budget(fast={"bagging_replicas": 10,  # ensemble (11_ensembles)
+                               "fusion_members": 3, "fusion_epochs": 8,  # fusion (11_fusing_networks)
+                               "hpo_seeds": 2, "hpo_budget": 20},  # hpo (11_hyperparameter_search)
+                         full={"bagging_replicas": 30,
+                               "fusion_members": 5, "fusion_epochs": 30,
+                               "hpo_seeds": 5, "hpo_budget": 60})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).
-NOT_YET_COVERED = ("transfer learning and fine-tuning", "regularization", "ensembles", "hyperparameter search",
+NOT_YET_COVERED = ("transfer learning and fine-tuning", "regularization",
                    "privacy (DP-SGD, federated learning)", "saving", "deployment and real-time inference")
 
 
