@@ -31,7 +31,10 @@ def test_successive_halving_formulas():
 
 
 def test_successive_halving_is_float_robust():
-    assert [n for n, _ in successive_halving(9, 0.1, 0.9, 3)] == [9, 3, 1]  # 0.1 * 3**2 = 0.9000000000000001
+    assert 0.1 * 3 > 0.3 and 1.1 * 3**4 > 89.1  # in floating point
+    assert [n for n, _ in successive_halving(9, 0.1, 0.3, 3)] == [9, 3]
+    assert [n for n, _ in successive_halving(81, 1.1, 89.1, 3)] == [81, 27, 9, 3, 1]
+    assert [n for n, _ in successive_halving(243, 1, 243, 3)] == [243, 81, 27, 9, 3, 1]  # log ratio 4.999...
     rungs = successive_halving(50, 1, 50, 2.5)
     assert [n for n, _ in rungs] == [50, 20, 8, 3, 1]  # floor(50 / 2.5**i); 2.5**4 = 39.06 <= 50
     np.testing.assert_allclose([r for _, r in rungs], [1, 2.5, 6.25, 15.625, 39.0625])

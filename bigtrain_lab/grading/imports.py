@@ -36,6 +36,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "explain.exact_shapley": ("shap", "bigtrain_lab.explain"),
     "explain.lime_tabular": ("lime", "bigtrain_lab.explain"),
     "explain.integrated_gradients": ("captum", "bigtrain_lab.explain"),
+    "ensemble.*": ("bigtrain_lab.ensemble", "sklearn.ensemble", "sklearn.model_selection.cross_val_predict",
+                   "torch.optim.swa_utils"),
+    "hpo.*": ("bigtrain_lab.hpo", "optuna", "scipy.stats.loguniform", "scipy.stats.reciprocal"),
 }
 
 
