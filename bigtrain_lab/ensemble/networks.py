@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
+from tqdm.auto import tqdm
 
 from bigtrain_lab.ensemble.fusion import average_weights, soft_vote
 from bigtrain_lab.fit import fit_classifier
@@ -52,14 +53,14 @@ def _tensor(X: Any, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
 def train_members(make_model: MakeModel | Sequence[MakeModel], X: Any, y: Any, *, seeds: Sequence[int],
                   epochs: int | Sequence[int],
                   data_seeds: Sequence[int] | None = None, lr: float = 3e-3, batch_size: int = 64,
-                  weight_decay: float = 0.0) -> list[nn.Module]:
+                  weight_decay: float = 0.0, progress: bool = False) -> list[nn.Module]:
     """One model per seed, each trained with ``fit_classifier`` (AdamW at a constant ``lr``).
 
     ``seeds[i]`` seeds ``make_model()`` (the initialisation); ``data_seeds[i]`` (default ``seeds[i]``) the
     training run (the order of the batches); ``epochs`` (one number, or one per member) its length.
     ``make_model`` may be one factory per member. Same init and data seed, other epochs: checkpoints of
     one run (constant lr: the shorter run is the start of the longer one); same init, other data seed: a
-    near copy."""
+    near copy. ``progress``: a progress bar over the members."""
     n = len(seeds)
     data_seeds = list(seeds) if data_seeds is None else list(data_seeds)
     epoch_list = [epochs] * n if isinstance(epochs, int) else list(epochs)
@@ -68,7 +69,8 @@ def train_members(make_model: MakeModel | Sequence[MakeModel], X: Any, y: Any, *
         raise ValueError(f"need at least one seed and one data seed, epochs and model per seed, got {n} seeds, "
                          f"{len(data_seeds)} data seeds, {len(epoch_list)} epochs, {len(makers)} factories")
     members = []
-    for seed, data_seed, n_epochs, make in zip(seeds, data_seeds, epoch_list, makers, strict=True):
+    runs = list(zip(seeds, data_seeds, epoch_list, makers, strict=True))
+    for seed, data_seed, n_epochs, make in tqdm(runs, desc="members", disable=not progress):
         seed_everything(int(seed))
         model = make()
         fit_classifier(model, X, y, epochs=int(n_epochs), batch_size=batch_size, lr=lr,
@@ -170,11 +172,13 @@ def cosine_restart_lrs(lr: float, cycle_steps: int, total_steps: int, *, eta_min
 
 
 def snapshot_ensemble(make_model: MakeModel, X: Any, y: Any, *, cycles: int, epochs_per_cycle: int,
-                      lr: float = 1e-2, batch_size: int = 64, seed: int = 0) -> list[nn.Module]:
+                      lr: float = 1e-2, batch_size: int = 64, seed: int = 0,
+                      progress: bool = False) -> list[nn.Module]:
     """Snapshot ensemble (Huang et al., 2017): one run of ``cycles * epochs_per_cycle`` epochs (AdamW via
     ``fit_classifier``) under a cosine learning rate restarted every ``epochs_per_cycle`` epochs
     (``cosine_restart_lrs``); a copy of the model at the end of each cycle, where the rate is lowest.
-    Returns the ``cycles`` snapshots (eval mode); the last one is the run's final model."""
+    Returns the ``cycles`` snapshots (eval mode); the last one is the run's final model. ``progress``: a
+    progress bar over the steps."""
     if cycles < 1 or epochs_per_cycle < 1:
         raise ValueError(f"cycles and epochs_per_cycle must be >= 1, got {cycles}, {epochs_per_cycle}")
     seed_everything(seed)
@@ -189,7 +193,7 @@ def snapshot_ensemble(make_model: MakeModel, X: Any, y: Any, *, cycles: int, epo
         return {}
 
     fit_classifier(model, X, y, steps=cycles * cycle_steps, batch_size=batch_size, schedule=lrs.__getitem__,
-                   evaluate=take_snapshot, eval_every=cycle_steps, seed=seed)
+                   evaluate=take_snapshot, eval_every=cycle_steps, seed=seed, progress=progress)
     return snapshots
 
 
