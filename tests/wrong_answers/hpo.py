@@ -77,15 +77,16 @@ def sh_keeps_zero_rungs(n_configs, min_budget, max_budget, eta):
     return [(int(n_configs // eta**i), min_budget * eta**i) for i in range(_s(min_budget, max_budget, eta) + 1)]
 
 
-def sh_no_validation(n_configs, min_budget, max_budget, eta):
-    if eta <= 1:
-        raise ValueError("eta")
-    rungs = [(int(n_configs // eta**i), min_budget * eta**i) for i in range(_s(min_budget, max(max_budget, min_budget), eta) + 1)]
+def sh_no_count_check(n_configs, min_budget, max_budget, eta):
+    # validates the budgets and eta but not n_configs: 0 configurations give an empty list, not an error
+    if min_budget <= 0 or max_budget < min_budget or eta <= 1:
+        raise ValueError("bad budgets or eta")
+    rungs = [(int(n_configs // eta**i), min_budget * eta**i) for i in range(_s(min_budget, max_budget, eta) + 1)]
     return [r for r in rungs if r[0] > 0]
 
 
 HALVING_WRONG = [sh_log_shortcut, sh_ceil, sh_budget_not_multiplied, sh_until_one_config, sh_strict_float,
-                 sh_keeps_zero_rungs, sh_no_validation]
+                 sh_keeps_zero_rungs, sh_no_count_check]
 
 
 def sh_loop(n_configs, min_budget, max_budget, eta):
