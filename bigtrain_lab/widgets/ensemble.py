@@ -20,6 +20,12 @@ from bigtrain_lab.ensemble.classic import ensemble_report
 __all__ = ["EnsembleBuilder"]
 
 MEMBER_COLOUR, VOTE_COLOURS = "#8c9bb5", {"hard vote": "#ff7f0e", "soft vote": "#2ca02c"}
+ROW_WIDTH = 800  # px of checkboxes per row (a JupyterLab output area is about 848 px wide)
+
+
+def _box_width(name: str) -> int:
+    """Width in px of a checkbox labelled ``name``: the box and about 7 px per character."""
+    return 36 + 7 * len(name)
 
 
 class EnsembleBuilder(widgets.VBox):
@@ -32,8 +38,9 @@ class EnsembleBuilder(widgets.VBox):
         self.member_probas, self.y = dict(member_probas), np.asarray(y)
         ticked = list(self.member_probas) if selected is None else list(selected)
         ensemble_report(self.member_probas, self.y, ticked or list(self.member_probas)[:1])  # validates
+        # each box as wide as its name (ipywidgets' default 300 px would put two on a row), rows packed to fit
         self.checks = {name: widgets.Checkbox(value=name in ticked, description=name, indent=False,
-                                              layout=widgets.Layout(width="130px"))
+                                              layout=widgets.Layout(width=f"{_box_width(name)}px"))
                        for name in self.member_probas}
         self.summary = widgets.HTML()
         fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.16,
@@ -44,7 +51,13 @@ class EnsembleBuilder(widgets.VBox):
         fig.update_yaxes(autorange="reversed", row=1, col=2)
         fig.update_layout(height=380, width=840, margin={"l": 50, "r": 20, "t": 50, "b": 110})
         self.figure = go.FigureWidget(fig)
-        rows = [widgets.HBox(list(self.checks.values())[i:i + 6]) for i in range(0, len(self.checks), 6)]
+        rows, width = [[]], 0
+        for name, check in self.checks.items():
+            if rows[-1] and width + _box_width(name) > ROW_WIDTH:
+                rows, width = [*rows, []], 0
+            rows[-1].append(check)
+            width += _box_width(name)
+        rows = [widgets.HBox(row) for row in rows]
         super().__init__(children=[*rows, self.summary, self.figure])
         self._show()
         for check in self.checks.values():
