@@ -28,7 +28,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from bigtrain_lab.ensemble import average_weights, out_of_fold_predictions, soft_vote
-from bigtrain_lab.grading.compare import _array_reason, array, rounding_bound
+from bigtrain_lab.grading.compare import _array_reason, rounding_bound
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
 
@@ -204,11 +204,23 @@ def _oof_cases(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
+def _oof_compare(got: Any, expected: np.ndarray) -> str | None:
+    reason = _array_reason(got, expected, "the out-of-fold probabilities", rtol=1e-7, atol=1e-9)
+    if reason and isinstance(got, np.ndarray) and got.shape == expected.shape and got.ndim == 2:
+        bad = ~np.isclose(np.asarray(got, dtype=np.float64), expected, rtol=1e-7, atol=1e-9).all(axis=1)
+        onehot = np.isclose(got, 1.0).sum(axis=1) == 1
+        leaked = bad & onehot & ~np.isclose(expected, 1.0).any(axis=1)
+        if leaked.any():
+            reason += (f"; {int(leaked.sum())} rows came back one-hot from a model that memorises its training "
+                       "rows: they were predicted by a model that had seen them (a leak)")
+    return reason
+
+
 register(Exercise(
     id="ensemble.out_of_fold_predictions",
     reference=out_of_fold_predictions,
     make_cases=_oof_cases,
-    compare=array("the out-of-fold probabilities", rtol=1e-7, atol=1e-9),
+    compare=_oof_compare,
     hint="folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(X, y) (stratified, "
          "shuffled, that seed: the folds must be the same as the reference's). For each (train, test): "
          "model = make_model(); model.fit(X[train], y[train]); out[test] = model.predict_proba(X[test]) -- "
