@@ -218,7 +218,7 @@ LESSONS: tuple[Lesson, ...] = (
                                "hpo_seeds": 2, "hpo_budget": 16, "hpo_trees": 10},  # hpo (11_hyperparameter_search)
                          full={"bagging_replicas": 30, "bagging_trees": 50, "curve_trees": 200, "boosting_rounds": 300, "stacking_seeds": 5,
                                "fusion_members": 5, "fusion_epochs": 30, "fusion_alphas": 21,
-                               "hpo_seeds": 5, "hpo_budget": 60, "hpo_trees": 100})),
+                               "hpo_seeds": 4, "hpo_budget": 40, "hpo_trees": 50})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).
