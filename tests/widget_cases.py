@@ -225,6 +225,29 @@ def _live_curves():
     return live
 
 
+@lru_cache(maxsize=1)
+def ensemble_members() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Four members' predicted probabilities on 60 samples of 3 blobs (logistic regression, kNN, naive Bayes, a
+    stump), and the samples' labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    X = rng.normal(0, 1.2, (3, 4))[y] + rng.normal(size=(200, 4))
+    models = {"logreg": LogisticRegression(), "kNN": KNeighborsClassifier(7), "naive Bayes": GaussianNB(),
+              "stump": DecisionTreeClassifier(max_depth=1, random_state=0)}
+    return {name: m.fit(X[:140], y[:140]).predict_proba(X[140:]) for name, m in models.items()}, y[140:]
+
+
+def _ensemble_builder():
+    from bigtrain_lab.widgets.ensemble import EnsembleBuilder
+
+    return EnsembleBuilder(*ensemble_members())
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -271,6 +294,8 @@ CASES: dict[str, WidgetCase] = {
                                        lesson="09_visualizing_training"),
     "live_curves": WidgetCase("bigtrain_lab.widgets.training_viz:LiveCurves", _live_curves, controls=False,
                               lesson="09_visualizing_training"),
+    "ensemble_builder": WidgetCase("bigtrain_lab.widgets.ensemble:EnsembleBuilder", _ensemble_builder,
+                                   lesson="11_ensembles"),
 }
 
 

@@ -19,7 +19,6 @@ The averaging itself is ``bigtrain_lab.ensemble.average_weights``; probability a
 from __future__ import annotations
 
 import copy
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 from tqdm.auto import tqdm
 
+from bigtrain_lab.ensemble.classic import disagreement_matrix
 from bigtrain_lab.ensemble.fusion import average_weights, soft_vote
 from bigtrain_lab.fit import fit_classifier
 from bigtrain_lab.reproducibility import seed_everything
@@ -131,10 +131,10 @@ def disagreement_rate(logits: torch.Tensor) -> float:
     pairs of members (``logits`` of shape ``(n_members, n_samples, n_classes)``, or the predicted labels
     ``(n_members, n_samples)``); 0 for a single member."""
     labels = logits.argmax(dim=-1) if logits.dim() == 3 else logits
-    pairs = list(itertools.combinations(range(len(labels)), 2))
-    if not pairs:
+    if len(labels) < 2:
         return 0.0
-    return float(np.mean([float((labels[i] != labels[j]).double().mean()) for i, j in pairs]))
+    matrix = disagreement_matrix(labels.numpy())
+    return float(matrix[np.triu_indices(len(labels), k=1)].mean())
 
 
 @torch.no_grad()
