@@ -215,7 +215,7 @@ LESSONS: tuple[Lesson, ...] = (
            extra_notebooks=(_nb("11_fusing_networks"),),
            budget=Budget(fast={"bagging_replicas": 10, "bagging_trees": 10, "curve_trees": 30, "boosting_rounds": 100, "stacking_seeds": 1,  # ensemble (11_ensembles)
                                "fusion_members": 3, "fusion_epochs": 8, "fusion_alphas": 11,  # fusion (11_fusing_networks)
-                               "hpo_seeds": 2, "hpo_budget": 16, "hpo_trees": 10},  # hpo (11_hyperparameter_search)
+                               "hpo_seeds": 2, "hpo_budget": 16, "hpo_trees": 5},  # hpo (11_hyperparameter_search)
                          full={"bagging_replicas": 30, "bagging_trees": 50, "curve_trees": 200, "boosting_rounds": 300, "stacking_seeds": 5,
                                "fusion_members": 5, "fusion_epochs": 30, "fusion_alphas": 21,
                                "hpo_seeds": 4, "hpo_budget": 40, "hpo_trees": 50})),
