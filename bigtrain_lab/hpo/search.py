@@ -81,8 +81,8 @@ class DigitsTask:
     The MLP is written in NumPy (float32, manual backward pass): the same computation as
     ``nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Dropout(p), nn.Linear(width, 10))`` with
     ``torch.optim.SGD(lr, momentum=0.9, weight_decay)`` and cross-entropy (``tests/test_hpo_search.py`` checks
-    the updates against torch), about ten times faster than torch's autograd at this size, where every step is
-    overhead: a trial of 9 epochs takes a few milliseconds, so whole searches repeat over seeds."""
+    the updates against torch), several times faster than torch's autograd at this size, where every step is
+    mostly overhead: a trial of 9 epochs takes a few tens of milliseconds, so whole searches repeat over seeds."""
 
     def __init__(self, *, max_epochs: int = 9, batch_size: int = 128, data_seed: int = 0) -> None:
         from bigtrain_lab.data import load_dataset
