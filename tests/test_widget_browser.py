@@ -74,6 +74,7 @@ DRIVES = {d.case: d for d in (
     Drive("augment_playground", "slider", "rotate", "90.00"),
     Drive("tabular_explorer", "slider", "example", "3", (("example", r"row (\d+)"),)),
     Drive("layer_stats_explorer", "slider", "checkpoint", "2"),
+    Drive("hpo_race", "slider", "budget", "3"),
 )}
 
 #: broken widgets of tests/test_widget_conformance.py, in the same session: the checks must reject them

@@ -248,6 +248,17 @@ def _ensemble_builder():
     return EnsembleBuilder(*ensemble_members())
 
 
+def _hpo_race():
+    from bigtrain_lab.widgets.hpo import HPORace
+
+    rng = np.random.default_rng(0)
+    results = {"n_trials": 6, "max_epochs": 9, "seeds": [0, 1, 2], "budgets": list(range(1, 7)), "strategies": {}}
+    for strategy in ("grid", "random", "tpe", "halving"):
+        curves = np.maximum.accumulate(rng.uniform(0.5, 1.0, (3, 6)), axis=1).tolist()
+        results["strategies"][strategy] = {"curves": curves, "final": [c[-1] for c in curves]}
+    return HPORace(results, strategies=["random", "tpe"])
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -296,6 +307,9 @@ CASES: dict[str, WidgetCase] = {
                               lesson="09_visualizing_training"),
     "ensemble_builder": WidgetCase("bigtrain_lab.widgets.ensemble:EnsembleBuilder", _ensemble_builder,
                                    lesson="11_ensembles"),
+    "hpo_race": WidgetCase("bigtrain_lab.widgets.hpo:HPORace", _hpo_race,
+                           values={"strategies": [("grid",), ("random", "halving")], "budget": [1, 6, 3]},
+                           lesson="11_hyperparameter_search"),
 }
 
 
