@@ -417,9 +417,16 @@ class NotebookPage:
         output.scroll_into_view_if_needed()
         return output
 
-    def read_explorer(self, explorer: Locator) -> ExplorerState:
-        raw = explorer.evaluate(_READ_EXPLORER_JS)
-        missing = [name for name in ("ROC", "PR", *MARKER_TRACES) if name not in (raw["traceNames"] or [])]
+    def read_explorer(self, explorer: Locator, timeout: float = 30.0) -> ExplorerState:
+        # the plot's element exists before plotly has drawn the FigureWidget's traces into it (seconds on a
+        # loaded machine): wait for them
+        deadline = time.monotonic() + timeout
+        while True:
+            raw = explorer.evaluate(_READ_EXPLORER_JS)
+            missing = [name for name in ("ROC", "PR", *MARKER_TRACES) if name not in (raw["traceNames"] or [])]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
         if missing:
             raise WidgetRenderError(f"the plot lacks traces {missing}; it has {raw['traceNames']}")
         try:
