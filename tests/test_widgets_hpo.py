@@ -1,21 +1,16 @@
 """The HPO race widget: a thin view over bigtrain_lab.hpo.race_figure_data, driven programmatically on a small
 synthetic race (the curves are tested in tests/test_hpo_search.py)."""
 
-import numpy as np
 import pytest
 
 from bigtrain_lab.hpo import race_figure_data
 from bigtrain_lab.widgets.hpo import HPORace
+from tests.widget_cases import synthetic_race
 
 
 @pytest.fixture
 def results():
-    rng = np.random.default_rng(0)
-    out = {"n_trials": 6, "max_epochs": 9, "seeds": [0, 1, 2], "budgets": list(range(1, 7)), "strategies": {}}
-    for s in ("grid", "random", "tpe", "halving"):
-        curves = np.maximum.accumulate(rng.uniform(0.5, 1.0, (3, 6)), axis=1).tolist()
-        out["strategies"][s] = {"curves": curves, "final": [c[-1] for c in curves]}
-    return out
+    return synthetic_race()
 
 
 def _lines(w):

@@ -248,15 +248,21 @@ def _ensemble_builder():
     return EnsembleBuilder(*ensemble_members())
 
 
-def _hpo_race():
-    from bigtrain_lab.widgets.hpo import HPORace
-
+def synthetic_race() -> dict:
+    """A race of four strategies over 3 seeds and 6 trials, in ``bigtrain_lab.hpo.race``'s format: random
+    best-so-far curves."""
     rng = np.random.default_rng(0)
     results = {"n_trials": 6, "max_epochs": 9, "seeds": [0, 1, 2], "budgets": list(range(1, 7)), "strategies": {}}
     for strategy in ("grid", "random", "tpe", "halving"):
         curves = np.maximum.accumulate(rng.uniform(0.5, 1.0, (3, 6)), axis=1).tolist()
         results["strategies"][strategy] = {"curves": curves, "final": [c[-1] for c in curves]}
-    return HPORace(results, strategies=["random", "tpe"])
+    return results
+
+
+def _hpo_race():
+    from bigtrain_lab.widgets.hpo import HPORace
+
+    return HPORace(synthetic_race(), strategies=["random", "tpe"])
 
 
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),

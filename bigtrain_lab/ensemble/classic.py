@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bigtrain_lab.ensemble.fusion import out_of_fold_predictions, soft_vote
+from bigtrain_lab.ensemble.fusion import normalized_weights, out_of_fold_predictions, soft_vote
 
 __all__ = ["BiasVariance", "accuracy_by_ensemble_size", "bias_variance_01", "bootstrap_predictions",
            "disagreement_matrix", "ensemble_report", "hard_vote", "stacking_features", "staged_errors"]
@@ -128,9 +128,7 @@ def hard_vote(labels: np.ndarray, weights: Sequence[float] | None = None, *, n_c
         raise ValueError(f"labels must be (n_members, n_samples), got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0:
         raise ValueError("labels must be non-negative integer class indices")
-    w = np.ones(labels.shape[0]) if weights is None else np.asarray(weights, dtype=float)
-    if w.shape != (labels.shape[0],) or (w < 0).any() or not w.sum() > 0:
-        raise ValueError(f"weights must be {labels.shape[0]} non-negative numbers, not all 0, got {weights!r}")
+    w = normalized_weights(weights, labels.shape[0])  # scaling the weights moves no argmax
     n = int(labels.max(initial=0)) + 1 if n_classes is None else n_classes
     counts = np.zeros((n, labels.shape[1]))
     for member, weight in zip(labels, w, strict=True):
