@@ -1,7 +1,10 @@
 """pytest set-up for the whole repository, however pytest is invoked (``pytest notebooks/02_....ipynb`` too):
 lessons run their fast budget, and a fast run never rewrites a lesson's recorded full-run figures."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # Set before any kernel starts (nbval kernels and the grader's inherit the environment).
 os.environ["BIGTRAIN_LAB_FAST"] = "1"
@@ -10,6 +13,11 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 # intra-op thread each (set before torch is imported anywhere), or OpenMP's spinning threads fight over the
 # cores and tiny models run several times slower. A test that needs more threads sets them itself.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Kernels cache what they pretrain under the kit home (lesson 10): a scratch home for the whole run, shared by the
+# xdist workers (the cache writes atomically), never the learner's ~/.bigtrain-lab.
+if "BIGTRAIN_LAB_HOME" not in os.environ:
+    os.environ["BIGTRAIN_LAB_HOME"] = tempfile.mkdtemp(prefix="bigtrain-lab-test-home-")
+    atexit.register(shutil.rmtree, os.environ["BIGTRAIN_LAB_HOME"], ignore_errors=True)  # by the process that made it
 
 
 #: Test files that take the longest (seconds on a 2-core CPU, ``pytest --durations``). pytest-xdist hands out

@@ -201,6 +201,26 @@ LESSONS: tuple[Lesson, ...] = (
                          ("LayerStatsExplorer",)),),
            budget=Budget(fast={"init_epochs": 6, "fit_epochs": 10, "overfit_epochs": 100, "lr_epochs": 5},
                          full={"init_epochs": 30, "fit_epochs": 40, "overfit_epochs": 300, "lr_epochs": 20})),
+    Lesson(10, "Regularization, transfer learning and lightweight backbones",
+           "every regularizer run on one visibly overfit task (L2 vs decoupled weight decay, L1 sparsity, inverted "
+           "dropout, early stopping, augmentation, label smoothing, max-norm, batch norm, k-fold CV); a CNN and "
+           "TinyGPT pretrained offline and cached, then transferred: scratch vs linear probe vs fine-tuning vs "
+           "discriminative LRs / gradual unfreezing vs LoRA at growing label budgets over seeds, and where transfer "
+           "hurts; width / depth multipliers and depthwise-separable blocks on the backbone",
+           topics=(Topic("regularization", "Regularization", _nb("10_regularization"), ("RegularizationExplorer",)),
+                   Topic("transfer", "Transfer learning and fine-tuning", _nb("10_transfer_learning"),
+                         ("FeatureProjection",)),
+                   Topic("lightweight", "Lightweight models on a backbone", _nb("10_transfer_lightweight_backbones"))),
+           exercises=("regularization.inverted_dropout", "regularization.label_smoothing_cross_entropy",
+                      "regularization.early_stopping", "transfer.freeze_for_feature_extraction",
+                      "transfer.fine_tune_classifier", "lightweight.depthwise_separable_conv"),
+           practice="10_regularization_and_transfer",
+           budget=Budget(fast={"reg_epochs": 60,  # regularization (10_regularization)
+                               "tl_seeds": 1,  # transfer (10_transfer_learning)
+                               "lw_epochs": 10},  # lightweight (10_transfer_lightweight_backbones)
+                         full={"reg_epochs": 200,
+                               "tl_seeds": 5,
+                               "lw_epochs": 40})),
     Lesson(11, "Ensembles, model fusion and hyperparameter search",
            "bagging lowers variance, boosting lowers bias, stacking on out-of-fold predictions (and the leak "
            "without them), hard vs soft vs weighted voting; networks fused by logits, probabilities or votes, "
