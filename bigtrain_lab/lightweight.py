@@ -28,7 +28,7 @@ from bigtrain_lab.fit import accuracy, fit_classifier
 from bigtrain_lab.models import CNN
 
 __all__ = ["BASE_CHANNELS", "BASE_STRIDES", "ConvCost", "DepthwiseSeparableConv", "LightweightNet",
-           "SeparableBlock", "Variant", "compare", "conv_cost", "conv_vs_separable_latency", "count_flops",
+           "SeparableBlock", "Variant", "compare", "conv_cost", "conv_vs_separable_latency", "count_flops", "count_layer_calls",
            "count_parameters", "latency_ms", "scaled_channels", "separable_ratio", "slim_head_cnn",
            "standard_variants"]
 
@@ -121,10 +121,32 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     counter = FlopCounterMode(display=False)
     try:
         with counter:
-            model(example)
+            model(example.detach())  # an input that requires grad trips FlopCounterMode's backward hooks
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
+
+
+@torch.no_grad()
+def count_layer_calls(model: nn.Module, example: torch.Tensor) -> int:
+    """How many leaf modules (modules without children: convs, BatchNorm, ReLU, pooling, Linear, ...) one
+    forward pass on ``example`` calls: each is at least one operator call with its fixed cost."""
+    calls = 0
+
+    def hook(module, inputs, output):
+        nonlocal calls
+        calls += 1
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not any(True for _ in m.children())]
+    was_training = model.training
+    model.eval()
+    try:
+        model(example)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return calls
 
 
 def latency_ms(model: nn.Module, example: torch.Tensor, *, min_run_time: float = 0.2, threads: int = 1) -> float:
@@ -297,7 +319,7 @@ def compare(variants: Sequence[Variant], backbone: Callable[[], CNN], task: Call
             progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, Any]]:
     """Train every variant on ``task(seed) -> (X_train, y_train, X_test, y_test)`` for each seed (``steps``
     AdamW steps on random batches, ``fit_classifier``) and return one row per variant: ``params``, ``flops``
-    (per image, ``count_flops``), ``latency_ms_b<B>`` (``latency_ms`` on the first held-out images, one
+    (per image, ``count_flops``), ``layer_calls`` (``count_layer_calls``), ``latency_ms_b<B>`` (``latency_ms`` on the first held-out images, one
     thread, the seed-0 model) and ``accuracy`` (held-out, one value per seed) with its ``mean`` and ``std``.
     ``backbone()`` returns a fresh pretrained CNN."""
     rows = [{"name": v.name, "width": v.width, "depth": v.depth, "accuracy": []} for v in variants]
@@ -313,6 +335,7 @@ def compare(variants: Sequence[Variant], backbone: Callable[[], CNN], task: Call
         if "params" not in row:
             row["params"] = count_parameters(model)
             row["flops"] = count_flops(model, X_test[:1])
+            row["layer_calls"] = count_layer_calls(model, X_test[:1])
             for b in latency_batches:
                 batch = X_test[torch.arange(b) % len(X_test)]
                 row[f"latency_ms_b{b}"] = latency_ms(model, batch, min_run_time=min_run_time)

@@ -15,6 +15,7 @@ from bigtrain_lab.lightweight import (
     conv_cost,
     conv_vs_separable_latency,
     count_flops,
+    count_layer_calls,
     count_parameters,
     latency_ms,
     scaled_channels,
@@ -80,6 +81,9 @@ def test_flop_count_of_the_cnn_by_hand_and_mode_restored():
     cnn = CNN(num_classes=5).train()
     macs = conv_cost(1, 16, 3, 8, 8).macs + conv_cost(16, 32, 3, 8, 8).macs + 512 * 64 + 64 * 5
     assert count_flops(cnn, torch.zeros(1, 1, 8, 8)) == 2 * macs
+    # conv, relu, conv, relu, pool, flatten, linear, relu, dropout, linear
+    assert count_layer_calls(cnn, torch.zeros(1, 1, 8, 8)) == 10
+    assert count_layer_calls(LightweightNet(depth=3), torch.zeros(1, 1, 8, 8)) == 2 + 3 * 4 + 3
     assert cnn.training
 
 
@@ -170,7 +174,7 @@ def test_compare_and_variants_on_a_tiny_task():
     assert [r["name"] for r in rows] == [variants[1].name, variants[3].name]
     for r in rows:
         assert len(r["accuracy"]) == 2 and 0 <= r["mean"] <= 1 and r["std"] >= 0
-        assert r["params"] > 0 and r["flops"] > 0 and r["latency_ms_b1"] > 0 and r["latency_ms_b4"] > 0
+        assert r["params"] > 0 and r["flops"] > 0 and r["layer_calls"] > 0 and r["latency_ms_b1"] > 0 and r["latency_ms_b4"] > 0
     assert rows[1]["width"] == 0.5 and rows[1]["depth"] == 2
     # the fine-tuned row started from the pretrained weights but trained a copy
     torch.testing.assert_close(pretrained.features[0].weight, _copy(pretrained).features[0].weight)
