@@ -1,6 +1,20 @@
-"""Transfer learning for lesson 10: offline pretraining cached in the kit home, the digits 5-9 target task,
-and the strategies (scratch, linear probe, fine-tuning, discriminative LRs, gradual unfreezing, LoRA)."""
+"""Transfer learning for lesson 10: offline pretraining cached in the kit home (``pretrain``, ``text``, ``cache``),
+the digits 5-9 target task, the strategies (scratch, linear probe, fine-tuning, discriminative LRs, gradual
+unfreezing, LoRA: ``strategies``, ``lora``) and what the features look like (``features``). The freezing helper
+the linear probe uses is ``freezing``."""
 
+from bigtrain_lab.transfer.features import FEATURE_LAYERS, backbone_features, feature_projection
+from bigtrain_lab.transfer.lora import LoRALinear, add_lora
 from bigtrain_lab.transfer.pretrain import RECIPES, pretrained_cnn, target_task
+from bigtrain_lab.transfer.strategies import (
+    STRATEGIES,
+    curve_figure_data,
+    learning_curves,
+    prepare,
+    relative_change,
+    train_strategy,
+)
 
-__all__ = ["RECIPES", "pretrained_cnn", "target_task"]
+__all__ = ["FEATURE_LAYERS", "RECIPES", "STRATEGIES", "LoRALinear", "add_lora", "backbone_features",
+           "curve_figure_data", "feature_projection", "learning_curves", "prepare", "pretrained_cnn",
+           "relative_change", "target_task", "train_strategy"]
