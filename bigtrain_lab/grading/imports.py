@@ -39,6 +39,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "ensemble.*": ("bigtrain_lab.ensemble", "sklearn.ensemble", "sklearn.model_selection.cross_val_predict",
                    "torch.optim.swa_utils"),
     "hpo.*": ("bigtrain_lab.hpo", "optuna", "scipy.stats.loguniform", "scipy.stats.reciprocal"),
+    "regularization.*": ("bigtrain_lab.regularization",),
+    "regularization.inverted_dropout": ("torch.nn.functional.dropout", "torch.nn.Dropout", "torch.dropout"),
+    "regularization.label_smoothing_cross_entropy": ("torch.nn.functional.cross_entropy", "torch.nn.CrossEntropyLoss"),
+    "transfer.*": ("bigtrain_lab.transfer.freezing", "bigtrain_lab.transfer.strategies"),
+    "lightweight.*": ("bigtrain_lab.lightweight",),
 }
 
 
