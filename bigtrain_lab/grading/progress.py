@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from bigtrain_lab.grading.notebook_grader import NotebookReport
 from bigtrain_lab.grading.registry import exercise_ids
-
-HOME_ENV_VAR = "BIGTRAIN_LAB_HOME"
+from bigtrain_lab.kit_home import kit_home
 
 
 def progress_file() -> Path:
     """``$BIGTRAIN_LAB_HOME/progress.json`` (default ``~/.bigtrain-lab/progress.json``)."""
-    home = os.environ.get(HOME_ENV_VAR) or Path.home() / ".bigtrain-lab"
-    return Path(home) / "progress.json"
+    return kit_home() / "progress.json"
 
 
 def load_progress(path: Path | None = None) -> dict[str, dict]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bigtrain_lab import curriculum
+from bigtrain_lab.kit_home import kit_home
 from bigtrain_lab.quiz.bank import RATINGS, Question, Rating, questions, shuffle_choices
 
 #: Days until a card in box 1..5 is due again.
@@ -34,7 +35,6 @@ INTERVALS: tuple[int, ...] = (0, 1, 3, 7, 21)
 N_BOXES = len(INTERVALS)
 EXERCISE_PREFIX = "exercise:"
 FILE_NAME = "review.json"
-HOME_ENV_VAR = "BIGTRAIN_LAB_HOME"
 VERSION = 1
 
 Outcome = bool | Rating
@@ -92,8 +92,7 @@ def review_file() -> Path:
     """``$BIGTRAIN_LAB_HOME/review.json`` (default ``~/.bigtrain-lab/review.json``): the folder of
     ``bigtrain_lab.grading.progress.progress_file()``, found without importing the grader (a test checks
     that they agree)."""
-    home = os.environ.get(HOME_ENV_VAR) or Path.home() / ".bigtrain-lab"
-    return Path(home) / FILE_NAME
+    return kit_home() / FILE_NAME
 
 
 def exercise_card(exercise_id: str) -> str:
