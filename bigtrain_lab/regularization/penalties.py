@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-__all__ = ["adam_effective_decay", "apply_max_norm", "decay_groups", "l1_penalty", "l2_penalty", "weight_matrices",
-           "weight_summary", "weight_values"]
+__all__ = ["adam_effective_decay", "apply_max_norm", "decay_groups", "l1_penalty", "l2_penalty", "layer_sparsity",
+           "weight_matrices", "weight_summary", "weight_values"]
 
 
 def weight_matrices(model: nn.Module) -> list[nn.Parameter]:
@@ -73,6 +73,12 @@ def weight_summary(model: nn.Module, *, threshold: float = 1e-3) -> dict[str, fl
     w = weight_values(model)
     return {"norm": float(w.norm()), "sparsity": float((w.abs() < threshold).double().mean()),
             "largest": float(w.abs().max())}
+
+
+def layer_sparsity(model: nn.Module, *, threshold: float = 1e-3) -> dict[str, float]:
+    """Per weight matrix (by parameter name), the share of its entries with ``|w| < threshold``."""
+    return {name: float((p.detach().abs() < threshold).double().mean())
+            for name, p in model.named_parameters() if p.dim() >= 2}
 
 
 def adam_effective_decay(optimizer: torch.optim.Adam) -> torch.Tensor:
