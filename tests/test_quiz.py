@@ -146,10 +146,13 @@ def test_the_seed_questions_without_an_entry_are_the_listed_ones():
 
 
 def test_programming_tasks_are_cited_as_tasks():
-    by_source = {s: q.id for q in load_bank() for s in q.source}
-    assert by_source.get("seed:003#task4") == "compress.pruning_program"
-    assert by_source.get("seed:003#task9") == "compress.lightweight_backbone"
-    assert by_source.get("seed:003#task7") == "explain.implement_lime_or_shap"
+    by_source: dict[str, set[str]] = {}
+    for q in load_bank():
+        for s in q.source:
+            by_source.setdefault(s, set()).add(q.id)
+    assert "compress.pruning_program" in by_source.get("seed:003#task4", set())
+    assert {"compress.lightweight_backbone", "lightweight.backbone_model"} <= by_source.get("seed:003#task9", set())
+    assert "explain.implement_lime_or_shap" in by_source.get("seed:003#task7", set())
 
 
 def test_the_coverage_sentence_is_made_from_the_data():
