@@ -20,11 +20,12 @@
   conv weight of the backbone has a tensor of its shape in the model with cosine similarity >= 0.5:
   fine-tuning moves them a little, a network trained from scratch has cosine near 0). On this task a CNN
   trained from scratch is about as accurate as a fine-tuned one (8x8 digits are easy), so the accuracy
-  alone could not tell that the backbone was used; the weight test does. Measured (``bench``-free, 1 CPU
-  thread, the reference over seeds 0-19): accuracy min / mean 0.80 / 0.87 at 5 labels per class, 0.91 /
-  0.94 at 10, 0.92 / 0.95 at 20; about 0.3 s per training. Bars: 0.65 (5 per class), 0.80 (10), 0.85
-  (20): a margin of 0.07 or more below the reference's worst seed. Returning the backbone untouched scores
-  about chance, a constant prediction exactly 0.2. Time limit 30 s per case.
+  alone could not tell that the backbone was used; the weight test does. Measured on one CPU thread with the
+  reference (:func:`fine_tune_classifier`) over seeds 0-19: accuracy min / mean 0.754 / 0.853 at 5 labels per
+  class, 0.871 / 0.903 at 10, 0.883 / 0.919 at 20, 0.2-0.7 s per training on a loaded machine. Bars: 0.65
+  (5 per class), 0.78 (10), 0.80 (20): 0.08 or more below the reference's worst seed. Returning the
+  backbone untouched scores about chance, a constant prediction exactly 0.2, the linear probe alone
+  (backbone frozen throughout) about 0.66 / 0.73 / 0.75. Time limit 30 s per case.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ register(Exercise(
 # ---- transfer.fine_tune_classifier ---------------------------------------------------------------
 
 #: Accuracy a case must reach on the held-out images, per labelled images per class (see the docstring).
-BARS = {5: 0.65, 10: 0.80, 20: 0.85}
+BARS = {5: 0.65, 10: 0.78, 20: 0.80}
 #: Each conv weight of the backbone must have a tensor of its shape with at least this cosine similarity.
 MIN_COSINE = 0.5
 
@@ -415,16 +416,16 @@ def _train(model: nn.Module, groups: list[dict], X: torch.Tensor, y: torch.Tenso
 
 def fine_tune_classifier(pretrained: Any, X_train: torch.Tensor, y_train: torch.Tensor, *, num_classes: int,
                          seed: int) -> nn.Module:
-    """The reference: a new ``Linear(64, num_classes)`` as ``head[-1]``, 30 AdamW steps on the head alone
-    (lr 1e-2, the backbone frozen, BatchNorm held), then 60 steps on everything at lr 1e-3; eval mode."""
+    """The reference: a new ``Linear(64, num_classes)`` as ``head[-1]``, 20 AdamW steps on the head alone
+    (lr 1e-2, the backbone frozen, BatchNorm held), then 40 steps on everything at lr 2e-3; eval mode."""
     _check_data(X_train, y_train, num_classes)
     torch.manual_seed(seed)
     model = pretrained()
     model.head[-1] = nn.Linear(model.head[-1].in_features, num_classes)
     g = torch.Generator().manual_seed(seed)
-    _train(model, freeze_for_feature_extraction(model, f"head.{len(model.head) - 1}"), X_train, y_train, 30,
+    _train(model, freeze_for_feature_extraction(model, f"head.{len(model.head) - 1}"), X_train, y_train, 20,
            1e-2, g)
-    _train(model, freeze_for_feature_extraction(model, ""), X_train, y_train, 60, 1e-3, g)
+    _train(model, freeze_for_feature_extraction(model, ""), X_train, y_train, 40, 2e-3, g)
     return model.eval()
 
 
@@ -482,8 +483,8 @@ register(Exercise(
          "0..num_classes-1. torch."
          "manual_seed(seed); model = pretrained() (a fresh pretrained CNN); model.head[-1] = nn.Linear(64, "
          "num_classes). Train the new head alone (freeze the rest: requires_grad_(False), BatchNorm in eval) "
-         "for ~30 AdamW steps at lr 1e-2 on random batches of 32, then unfreeze everything and fine-tune ~60 "
-         "steps at lr 1e-3. Return the model. Training a new CNN from scratch does not count: the grader "
+         "for ~20 AdamW steps at lr 1e-2 on random batches of 32, then unfreeze everything and fine-tune ~40 "
+         "steps at lr 2e-3. Return the model. Training a new CNN from scratch does not count: the grader "
          "checks that the pretrained convolutions are still there.",
     section="fine-tuning",
     time_limit=30.0,
