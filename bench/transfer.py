@@ -7,7 +7,7 @@ to the digits 5-9.
 Saves bench/results/transfer.json: ``accuracy[strategy][budget index]`` = test accuracy per seed on the fixed
 350-image test set (``bigtrain_lab.transfer.learning_curves``' result, which the lesson reads with
 ``curve_figure_data``), the pretraining recipe, and the conditions it ran under (bench/conditions.py). One
-thread. Full size (6 strategies x 7 budgets x 8 seeds, 150 steps): about 2-3 minutes on an idle 2-core CPU.
+thread. Full size (6 strategies x 7 budgets x 8 seeds, 100 steps): about 2 minutes on an idle 2-core CPU.
 ``--quick`` is the tests' size (2 strategies, 1 budget, 1 seed, a few steps, fast pretraining).
 """
 
@@ -32,13 +32,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the tests' size: scratch and probe, 1 budget, 1 seed")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per strategy and budget (default 8)")
     parser.add_argument("--budgets", default=None, help="labels per class, comma-separated (default 1,2,5,10,20,50,100)")
-    parser.add_argument("--steps", type=int, default=None, help="AdamW steps per run (default 150)")
+    parser.add_argument("--steps", type=int, default=None, help="AdamW steps per run (default 100, as the lesson)")
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where transfer.json goes")
     args = parser.parse_args()
     strategies = ["scratch", "probe"] if args.quick else list(STRATEGIES)
     seeds = args.seeds or (1 if args.quick else 8)
     budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else ([2] if args.quick else FULL_BUDGETS)
-    steps = args.steps or (5 if args.quick else 150)
+    steps = args.steps or (5 if args.quick else 100)
     fast = args.quick
     torch.set_num_threads(1)
     pretrained_cnn("digits_0_4", fast=fast)  # train (or verify) the cached backbone before the clock starts

@@ -219,7 +219,7 @@ LESSONS: tuple[Lesson, ...] = (
                                "tl_seeds": 1, "tl_budgets": (2, 10, 50), "tl_steps": 60, "gpt_steps": 30,  # transfer (10_transfer_learning)
                                "lw_steps": 80, "lw_seeds": 1, "lw_timer_s": 0.05},  # lightweight (10_transfer_lightweight_backbones)
                          full={"reg_epochs": 200,
-                               "tl_seeds": 3, "tl_budgets": (1, 2, 5, 10, 20, 50), "tl_steps": 150, "gpt_steps": 100,
+                               "tl_seeds": 3, "tl_budgets": (1, 2, 5, 10, 20, 50), "tl_steps": 100, "gpt_steps": 100,
                                "lw_steps": 300, "lw_seeds": 3, "lw_timer_s": 0.2})),
     Lesson(11, "Ensembles, model fusion and hyperparameter search",
            "bagging lowers variance, boosting lowers bias, stacking on out-of-fold predictions (and the leak "
