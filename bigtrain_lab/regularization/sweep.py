@@ -20,8 +20,8 @@ from bigtrain_lab.regularization.penalties import weight_values
 
 __all__ = ["HIST_EDGES", "explorer_data", "grid_config", "point_key", "run_record", "sweep"]
 
-#: Bin edges of the weight histograms: |w| beyond 0.5 is rare in these runs and lands in the outer bins.
-HIST_EDGES = tuple(float(x) for x in np.linspace(-0.5, 0.5, 41))
+#: Bin edges of the weight histograms: |w| beyond 0.3 is rare in these runs and is counted in the outer bins.
+HIST_EDGES = tuple(float(x) for x in np.linspace(-0.3, 0.3, 41))
 
 
 def grid_config(weight_decay: float, dropout: float, label_smoothing: float) -> RegConfig:
