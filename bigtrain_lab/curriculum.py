@@ -215,10 +215,10 @@ LESSONS: tuple[Lesson, ...] = (
                       "regularization.early_stopping", "transfer.freeze_for_feature_extraction",
                       "transfer.fine_tune_classifier", "lightweight.depthwise_separable_conv"),
            practice="10_regularization_and_transfer",
-           budget=Budget(fast={"reg_epochs": 60,  # regularization (10_regularization)
+           budget=Budget(fast={"reg_epochs": 30, "reg_seeds": 1, "reg_grid_wd": (0.0, 1.0), "reg_grid_dropout": (0.0, 0.5), "reg_grid_smoothing": (0.0, 0.1),  # regularization (10_regularization)
                                "tl_seeds": 1, "tl_budgets": (2, 10, 50), "tl_steps": 60, "gpt_steps": 30,  # transfer (10_transfer_learning)
                                "lw_steps": 80, "lw_seeds": 1, "lw_timer_s": 0.05},  # lightweight (10_transfer_lightweight_backbones)
-                         full={"reg_epochs": 200,
+                         full={"reg_epochs": 100, "reg_seeds": 3, "reg_grid_wd": (0.0, 0.3, 1.0, 3.0), "reg_grid_dropout": (0.0, 0.5), "reg_grid_smoothing": (0.0, 0.1, 0.3),
                                "tl_seeds": 3, "tl_budgets": (1, 2, 5, 10, 20, 50), "tl_steps": 100, "gpt_steps": 100,
                                "lw_steps": 300, "lw_seeds": 3, "lw_timer_s": 0.2})),
     Lesson(11, "Ensembles, model fusion and hyperparameter search",
