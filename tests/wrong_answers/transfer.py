@@ -233,10 +233,10 @@ def ft_right_two_stage(pretrained, X_train, y_train, *, num_classes, seed):
         p.requires_grad_(False)
     for p in model.head[-1].parameters():
         p.requires_grad_(True)
-    _fit(model, model.head[-1].parameters(), X_train, y_train, 15, 1e-2, seed)
+    _fit(model, model.head[-1].parameters(), X_train, y_train, 15, 1e-2, seed + 1)
     for p in model.parameters():
         p.requires_grad_(True)
-    return _fit(model, model.parameters(), X_train, y_train, 30, 3e-3, seed + 1)
+    return _fit(model, model.parameters(), X_train, y_train, 30, 3e-3, seed + 2)
 
 
 def ft_right_one_stage(pretrained, X_train, y_train, *, num_classes, seed):
@@ -245,7 +245,7 @@ def ft_right_one_stage(pretrained, X_train, y_train, *, num_classes, seed):
     torch.manual_seed(seed)
     model = pretrained()
     model.head[-1] = nn.Linear(64, num_classes)
-    return _fit(model, model.parameters(), X_train, y_train, 50, 3e-3, seed)
+    return _fit(model, model.parameters(), X_train, y_train, 45, 3e-3, seed)
 
 
 WRONG = {
