@@ -717,6 +717,29 @@ def type_into_slider(page: Page, widget: Locator, description: str, text: str) -
     readout.blur()
 
 
+def step_slider(page: Page, widget: Locator, description: str, text: str, *, max_steps: int = 30) -> None:
+    """Move the slider described ``description`` with the arrow keys until its readout shows ``text`` (a
+    SelectionSlider's readout cannot be typed into): focus its handle, then ArrowRight (or ArrowLeft once
+    the right end is reached without meeting ``text``)."""
+    slider = widget.locator(".widget-slider", has=page.locator(
+        ":scope > .widget-label", has_text=re.compile(rf"^\s*{re.escape(description)}\s*$")))
+    if slider.count() != 1:
+        raise WidgetRenderError(f"expected one slider described {description!r}, found {slider.count()}")
+    handle, readout = slider.locator(".noUi-handle"), slider.locator(".widget-readout")
+    handle.focus()
+    shown, previous, key = None, None, "ArrowRight"
+    for _ in range(max_steps):
+        shown = " ".join(readout.text_content().split())
+        if shown == text:
+            return
+        if shown == previous and key == "ArrowRight":
+            key = "ArrowLeft"  # at the right end: go back down
+        previous = shown
+        page.keyboard.press(key)
+        time.sleep(0.1)
+    raise SliderDidNotMove(f"stepped the {description!r} slider {max_steps} times, it shows {shown!r}, not {text!r}")
+
+
 def select_dropdown(page: Page, widget: Locator, description: str, option: str) -> None:
     """Pick ``option`` (its label) in the dropdown described ``description``."""
     dropdown = widget.locator(".widget-dropdown", has=page.locator(

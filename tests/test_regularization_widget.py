@@ -1,35 +1,11 @@
 """The regularization explorer: ``explorer_data`` (the plain function) and the widget drawing it, on a small
 synthetic sweep in ``bigtrain_lab.regularization.sweep``'s format (the real sweep is trained by the lesson)."""
 
-import numpy as np
 import pytest
 
-from bigtrain_lab.regularization import HIST_EDGES, explorer_data, point_key
+from bigtrain_lab.regularization import HIST_EDGES, explorer_data
 from bigtrain_lab.widgets.regularization import RegularizationExplorer
-
-
-def synthetic_sweep(epochs: int = 6) -> dict:
-    """A 2 x 2 x 2 sweep with made-up curves: the stronger the regularization, the smaller the gap."""
-    rng = np.random.default_rng(0)
-    grid = {"weight_decay": [0.0, 1.0], "dropout": [0.0, 0.5], "label_smoothing": [0.0, 0.1]}
-    runs = {}
-    for wd in grid["weight_decay"]:
-        for p in grid["dropout"]:
-            for ls in grid["label_smoothing"]:
-                strength = wd + p + 5 * ls
-                e = np.arange(epochs + 1)
-                train_loss = 2.3 * np.exp(-e)
-                val_loss = 2.3 * np.exp(-e / 2) + 0.1 * e / (1 + strength)
-                counts = rng.integers(0, 50, len(HIST_EDGES) - 1)
-                final = {"train_loss": float(train_loss[-1]), "val_loss": float(val_loss[-1]), "train_accuracy": 1.0,
-                         "val_accuracy": round(0.8 + 0.02 * strength, 4), "gap": round(0.2 - 0.02 * strength, 4),
-                         "loss_gap": float(val_loss[-1] - train_loss[-1]), "norm": 20 / (1 + wd), "sparsity": 0.01,
-                         "largest": 1.0}
-                runs[point_key(wd, p, ls)] = {
-                    "epochs": e.tolist(), "train_loss": train_loss.tolist(), "val_loss": val_loss.tolist(),
-                    "train_acc": np.minimum(1, 0.1 + e / 3).tolist(), "val_acc": np.minimum(0.8, 0.1 + e / 4).tolist(),
-                    "final": final, "hist_counts": counts.tolist()}
-    return {**grid, "epochs": epochs, "hist_edges": list(HIST_EDGES), "runs": runs}
+from tests.widget_cases import synthetic_sweep
 
 
 @pytest.fixture(scope="module")

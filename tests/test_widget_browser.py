@@ -33,6 +33,7 @@ from tests.jupyterlab_driver import (
     launch_chromium,
     select_dropdown,
     skip_reason,
+    step_slider,
     type_into_slider,
     widget_output,
     write_scratch_notebook,
@@ -53,7 +54,8 @@ MIN_FONT_PX = 8
 @dataclass(frozen=True)
 class Drive:
     """What to do to a widget: ``kind`` "slider" (type ``value`` into the readout of the slider described
-    ``control``) or "dropdown" (pick the option labelled ``value``); ``agree``: pairs (slider description,
+    ``control``), "step" (arrow keys on a SelectionSlider until its readout shows ``value``) or "dropdown"
+    (pick the option labelled ``value``); ``agree``: pairs (slider description,
     regex on the widget's text whose group 1 must equal the slider's readout)."""
 
     case: str
@@ -75,6 +77,7 @@ DRIVES = {d.case: d for d in (
     Drive("tabular_explorer", "slider", "example", "3", (("example", r"row (\d+)"),)),
     Drive("layer_stats_explorer", "slider", "checkpoint", "2"),
     Drive("hpo_race", "slider", "budget", "3"),
+    Drive("regularization_explorer", "step", "weight decay", "1"),
 )}
 
 #: broken widgets of tests/test_widget_conformance.py, in the same session: the checks must reject them
@@ -193,6 +196,8 @@ def drive_and_check(session: Session, drive: Drive, *, min_plots: int, settle: f
         raise AssertionError(f"{drive.control!r} already shows {drive.value}: drive it to another value")
     if drive.kind == "slider":
         type_into_slider(page, widget, drive.control, drive.value)
+    elif drive.kind == "step":
+        step_slider(page, widget, drive.control, drive.value)
     else:
         select_dropdown(page, widget, drive.control, drive.value)
     deadline = time.monotonic() + (30 if settle is None else 3)

@@ -265,6 +265,50 @@ def _hpo_race():
     return HPORace(synthetic_race(), strategies=["random", "tpe"])
 
 
+def synthetic_sweep(epochs: int = 6) -> dict:
+    """A 2 x 2 x 2 sweep with made-up curves: the stronger the regularization, the smaller the gap."""
+    from bigtrain_lab.regularization import HIST_EDGES, point_key
+
+    rng = np.random.default_rng(0)
+    grid = {"weight_decay": [0.0, 1.0], "dropout": [0.0, 0.5], "label_smoothing": [0.0, 0.1]}
+    runs = {}
+    for wd in grid["weight_decay"]:
+        for p in grid["dropout"]:
+            for ls in grid["label_smoothing"]:
+                strength = wd + p + 5 * ls
+                e = np.arange(epochs + 1)
+                train_loss = 2.3 * np.exp(-e)
+                val_loss = 2.3 * np.exp(-e / 2) + 0.1 * e / (1 + strength)
+                counts = rng.integers(0, 50, len(HIST_EDGES) - 1)
+                final = {"train_loss": float(train_loss[-1]), "val_loss": float(val_loss[-1]), "train_accuracy": 1.0,
+                         "val_accuracy": round(0.8 + 0.02 * strength, 4), "gap": round(0.2 - 0.02 * strength, 4),
+                         "loss_gap": float(val_loss[-1] - train_loss[-1]), "norm": 20 / (1 + wd), "sparsity": 0.01,
+                         "largest": 1.0}
+                runs[point_key(wd, p, ls)] = {
+                    "epochs": e.tolist(), "train_loss": train_loss.tolist(), "val_loss": val_loss.tolist(),
+                    "train_acc": np.minimum(1, 0.1 + e / 3).tolist(), "val_acc": np.minimum(0.8, 0.1 + e / 4).tolist(),
+                    "final": final, "hist_counts": counts.tolist()}
+    return {**grid, "epochs": epochs, "hist_edges": list(HIST_EDGES), "runs": runs}
+
+
+def _regularization_explorer():
+    from bigtrain_lab.widgets.regularization import RegularizationExplorer
+
+    return RegularizationExplorer(synthetic_sweep(), dropout=0.5)
+
+
+def _feature_projection():
+    import torch
+
+    from bigtrain_lab.models import CNN
+    from bigtrain_lab.widgets.transfer import FeatureProjection
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(40, 1, 8, 8, generator=g), torch.arange(40) % 5
+    torch.manual_seed(0)
+    return FeatureProjection({"random": CNN(5), "other": CNN(5)}, X, y, class_names=list("56789"))
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -316,6 +360,10 @@ CASES: dict[str, WidgetCase] = {
     "hpo_race": WidgetCase("bigtrain_lab.widgets.hpo:HPORace", _hpo_race,
                            values={"strategies": [("grid",), ("random", "halving")], "budget": [1, 6, 3]},
                            lesson="11_hyperparameter_search"),
+    "regularization_explorer": WidgetCase("bigtrain_lab.widgets.regularization:RegularizationExplorer",
+                                          _regularization_explorer, lesson="10_regularization"),
+    "feature_projection": WidgetCase("bigtrain_lab.widgets.transfer:FeatureProjection", _feature_projection,
+                                     lesson="10_transfer_learning"),
 }
 
 
