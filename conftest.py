@@ -31,6 +31,8 @@ LONGEST_FIRST = (
     "tests/test_train.py", "tests/test_widget_conformance.py", "notebooks/03_batch_precision_memory.ipynb", "notebooks/08_explainability.ipynb",
     "notebooks/05_distributed.ipynb", "notebooks/06_compression.ipynb", "notebooks/02_optimizers_and_schedules.ipynb",
     "notebooks/11_hyperparameter_search.ipynb", "notebooks/11_fusing_networks.ipynb",
+    "notebooks/10_transfer_learning.ipynb", "notebooks/10_regularization.ipynb",
+    "notebooks/10_transfer_lightweight_backbones.ipynb",
 )
 
 
