@@ -177,7 +177,10 @@ def run_freeze(fn: Any, net: RandomNet, trainable: Any, *, x: torch.Tensor) -> F
     """Freeze a fresh net with ``fn(net, trainable)``, then take one train-mode step on it and report."""
     if _is_remote(fn):
         # in a kernel: call the candidate as a method bound to the kernel's net, then hold that net
-        bound = probe.call_method(fn, "__get__", net)
+        try:
+            bound = probe.call_method(fn, "__get__", net)
+        except AttributeError:
+            return Frozen("grade a plain function (def freeze_for_feature_extraction(model, trainable): ...)")
         groups = probe.call_method(bound, "__call__", trainable)
         net = probe.call_method(bound, "__getattribute__", "__self__")
     else:
