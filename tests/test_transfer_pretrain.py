@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bigtrain_lab.kit_home import kit_home
-from bigtrain_lab.transfer import pretrained_cnn, target_task
+from bigtrain_lab.transfer import pretrained_cnn, shift_images, target_task
 from bigtrain_lab.transfer.cache import CacheEntry, cache_folder, cached_state_dict, recipe_key
 from bigtrain_lab.transfer.pretrain import (
     TEST_PER_CLASS,
@@ -118,3 +118,27 @@ def test_the_rotation_task_never_sees_the_target_test_images():
     n = len(digit_images()[0]) - len(target_test_indices())
     assert X.shape == (4 * n, 1, 8, 8) and torch.bincount(labels).tolist() == [n] * 4
     assert torch.equal(X[n], torch.rot90(X[0], 1, dims=(1, 2)))
+
+
+def test_shift_images_moves_each_image_by_its_own_offset_and_fills_with_zeros():
+    X = torch.rand(40, 2, 8, 8)
+    shifted = shift_images(X, max_shift=2, seed=5)
+    g = torch.Generator().manual_seed(5)
+    dy, dx = torch.randint(-2, 3, (40,), generator=g), torch.randint(-2, 3, (40,), generator=g)
+    padded = torch.nn.functional.pad(X, (2, 2, 2, 2))
+    expected = torch.stack([padded[i, :, 2 + dy[i]:10 + dy[i], 2 + dx[i]:10 + dx[i]] for i in range(40)])
+    assert torch.equal(shifted, expected) and not torch.equal(shifted, X)
+    assert torch.equal(shift_images(X, max_shift=0), X) and torch.equal(shift_images(X, seed=5), shifted)
+    one = torch.zeros(1, 1, 8, 8)
+    one[0, 0, 4, 4] = 1.0
+    assert float(shift_images(one, max_shift=1, seed=0).sum()) == 1.0  # an inner pixel moves, never duplicates
+    with pytest.raises(ValueError, match="max_shift"):
+        shift_images(X, max_shift=-1)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        shift_images(X[0], max_shift=1)
+
+
+def test_the_shifted_recipe_pretrains_on_shifted_copies_of_the_digits_0_4():
+    recipe = cnn_recipe("digits_0_4_shifted", True)
+    assert recipe["num_classes"] == 5 and "shifted by up to 2 px" in recipe["data"]
+    assert recipe_key(recipe) != recipe_key(cnn_recipe("digits_0_4", True))

@@ -47,4 +47,6 @@ def test_the_bench_runs_at_its_quick_size(tmp_path, monkeypatch, capsys):
     result = json.loads((tmp_path / "transfer.json").read_text())
     assert result["budgets"] == [2] and set(result["accuracy"]) == {"scratch", "probe"}
     assert result["pretraining"]["fast"] is True and "conditions" in result
+    assert result["shifted"]["budgets"] == [2] and set(result["shifted"]["accuracy"]) == {"scratch", "probe"}
+    assert result["shifted_pretraining"]["recipe"] == "digits_0_4_shifted"
     assert "saved" in capsys.readouterr().out

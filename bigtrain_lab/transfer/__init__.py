@@ -5,7 +5,7 @@ the linear probe uses is ``freezing``."""
 
 from bigtrain_lab.transfer.features import FEATURE_LAYERS, backbone_features, feature_projection
 from bigtrain_lab.transfer.lora import LoRALinear, add_lora
-from bigtrain_lab.transfer.pretrain import RECIPES, pretrained_cnn, target_task
+from bigtrain_lab.transfer.pretrain import MAX_SHIFT, RECIPES, pretrained_cnn, shift_images, target_task
 from bigtrain_lab.transfer.strategies import (
     STRATEGIES,
     curve_figure_data,
@@ -15,6 +15,6 @@ from bigtrain_lab.transfer.strategies import (
     train_strategy,
 )
 
-__all__ = ["FEATURE_LAYERS", "RECIPES", "STRATEGIES", "LoRALinear", "add_lora", "backbone_features",
+__all__ = ["FEATURE_LAYERS", "MAX_SHIFT", "RECIPES", "STRATEGIES", "LoRALinear", "add_lora", "backbone_features",
            "curve_figure_data", "feature_projection", "learning_curves", "prepare", "pretrained_cnn",
-           "relative_change", "target_task", "train_strategy"]
+           "relative_change", "shift_images", "target_task", "train_strategy"]
