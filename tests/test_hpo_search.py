@@ -16,6 +16,7 @@ from bigtrain_lab.hpo import (
     Param,
     TrialRecord,
     best_so_far,
+    distinct_completed,
     grid_values,
     low_effective_dimension,
     param_importances,
@@ -198,3 +199,11 @@ def test_selection_optimism_is_zero_without_noise_and_positive_with_it():
 def test_share_in_range_and_the_space():
     assert share_in_range(np.array([0.5, 0.05, 5e-3]), 0.01, 0.1) == pytest.approx(1 / 3)
     assert [p.name for p in SPACE] == ["lr", "weight_decay", "width", "dropout"]
+
+
+def test_distinct_completed_drops_pruned_and_repeated_configurations():
+    a, b = {"lr": 0.1, "dropout": 0.0}, {"lr": 0.01, "dropout": 0.2}
+    records = [TrialRecord(a, 0.9, 0.9, 9, False, 9), TrialRecord(dict(reversed(a.items())), 0.8, 0.8, 9, False, 18),
+               TrialRecord(b, 0.5, 0.5, 1, True, 19), TrialRecord(b, 0.7, 0.7, 9, False, 28)]
+    kept = distinct_completed(records)
+    assert [(r.params, r.val) for r in kept] == [(a, 0.9), (b, 0.7)]

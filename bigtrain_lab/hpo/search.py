@@ -27,7 +27,8 @@ import numpy as np
 
 from bigtrain_lab.hpo.budgets import Rung, sample_log_uniform
 
-__all__ = ["MLP", "SGD", "SPACE", "STRATEGIES", "DigitsTask", "Param", "TrialRecord", "best_so_far", "grid_values",
+__all__ = ["MLP", "SGD", "SPACE", "STRATEGIES", "DigitsTask", "Param", "TrialRecord", "best_so_far", "distinct_completed",
+           "grid_values",
            "low_effective_dimension", "param_importances", "race", "race_figure_data", "run_strategy",
            "selection_optimism", "share_in_range", "successive_halving_search", "suggest"]
 
@@ -449,6 +450,20 @@ def low_effective_dimension(n_draws: int, *, dims: int = 2, n_trials: int = 9, w
     return {"grid_best": grid_best, "random_best": random_best, "grid_mean": float(np.mean(grid_best)),
             "random_mean": float(np.mean(random_best)), "grid_distinct_x0": len(set(grid_x0.tolist())),
             "random_distinct_x0": n_trials, "random_wins": float(np.mean(np.array(random_best) > np.array(grid_best)))}
+
+
+def distinct_completed(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The completed (not pruned) trials, each configuration once (the first record kept): a pool for fitting
+    importances. Duplicates are common: TPE's startup trials are the random sampler's with the same seed, and
+    a duplicated point weighs twice in the forest."""
+    seen: set[tuple[tuple[str, float], ...]] = set()
+    out = []
+    for r in records:
+        key = tuple(sorted(r.params.items()))
+        if not r.pruned and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
 
 
 def param_importances(records: Sequence[TrialRecord], *, space: Sequence[Param] = SPACE,
