@@ -99,10 +99,14 @@ def test_every_strategy_spends_at_most_its_epochs(task, strategy):
         assert not any(r.pruned for r in records)
 
 
-def test_a_search_is_repeatable_and_the_seed_matters(task):
-    a = run_strategy(task, "tpe", n_trials=4, seed=3)
-    assert a == run_strategy(task, "tpe", n_trials=4, seed=3)
-    assert a != run_strategy(task, "tpe", n_trials=4, seed=4)
+@pytest.mark.parametrize("strategy", ["tpe", "hyperband"])
+def test_a_search_is_repeatable_and_the_seed_matters(task, strategy):
+    a = run_strategy(task, strategy, n_trials=4, seed=3)
+    assert a == run_strategy(task, strategy, n_trials=4, seed=3)
+    if strategy == "hyperband":  # its brackets too: optuna picks them by crc32(study name + trial number)
+        runs = [run_strategy(task, strategy, n_trials=8, seed=0) for _ in range(4)]
+        assert all(run == runs[0] for run in runs)
+    assert a != run_strategy(task, strategy, n_trials=4, seed=4)
 
 
 def test_unknown_strategy(task):

@@ -271,7 +271,10 @@ def run_strategy(task: DigitsTask, strategy: str, *, n_trials: int, seed: int,
         pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
     elif strategy == "hyperband":
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=task.max_epochs, reduction_factor=eta)
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # a fixed name: HyperbandPruner assigns trials to brackets by crc32(study_name + trial number), and the
+    # default name is a fresh UUID, which would make a seeded Hyperband run unrepeatable
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
+                                study_name=f"{strategy}-seed{seed}")
     records: list[TrialRecord] = []
     spent = 0
 
