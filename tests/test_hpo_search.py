@@ -22,6 +22,7 @@ from bigtrain_lab.hpo import (
     param_importances,
     race,
     race_figure_data,
+    race_records,
     run_strategy,
     selection_optimism,
     share_in_range,
@@ -211,3 +212,9 @@ def test_distinct_completed_drops_pruned_and_repeated_configurations():
                TrialRecord(b, 0.5, 0.5, 1, True, 19), TrialRecord(b, 0.7, 0.7, 9, False, 28)]
     kept = distinct_completed(records)
     assert [(r.params, r.val) for r in kept] == [(a, 0.9), (b, 0.7)]
+
+
+def test_race_records_rebuilds_the_trials_of_the_named_strategies(task):
+    results = race(task, ["random", "tpe"], n_trials=2, seeds=range(2))
+    assert race_records(results, ["tpe"]) == [r for seed in range(2) for r in run_strategy(task, "tpe", n_trials=2, seed=seed)]
+    assert len(race_records(results)) == len(race_records(results, ["random"])) + len(race_records(results, ["tpe"]))

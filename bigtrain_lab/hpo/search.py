@@ -27,10 +27,10 @@ import numpy as np
 
 from bigtrain_lab.hpo.budgets import Rung, sample_log_uniform
 
-__all__ = ["MLP", "SGD", "SPACE", "STRATEGIES", "DigitsTask", "Param", "TrialRecord", "best_so_far", "distinct_completed",
-           "grid_values",
-           "low_effective_dimension", "param_importances", "race", "race_figure_data", "run_strategy",
-           "selection_optimism", "share_in_range", "successive_halving_search", "suggest"]
+__all__ = ["MLP", "SGD", "SPACE", "STRATEGIES", "DigitsTask", "Param", "TrialRecord", "best_so_far",
+           "distinct_completed", "grid_values", "low_effective_dimension", "param_importances", "race",
+           "race_figure_data", "race_records", "run_strategy", "selection_optimism", "share_in_range",
+           "successive_halving_search", "suggest"]
 
 
 @dataclass(frozen=True)
@@ -453,6 +453,13 @@ def low_effective_dimension(n_draws: int, *, dims: int = 2, n_trials: int = 9, w
     return {"grid_best": grid_best, "random_best": random_best, "grid_mean": float(np.mean(grid_best)),
             "random_mean": float(np.mean(random_best)), "grid_distinct_x0": len(set(grid_x0.tolist())),
             "random_distinct_x0": n_trials, "random_wins": float(np.mean(np.array(random_best) > np.array(grid_best)))}
+
+
+def race_records(results: Mapping[str, Any], strategies: Sequence[str] | None = None) -> list[TrialRecord]:
+    """Every trial of a ``race`` result (of ``strategies``, default all), as ``TrialRecord`` s, run by run."""
+    entries = results["strategies"]
+    names = entries if strategies is None else strategies
+    return [TrialRecord(**r) for name in names for run in entries[name]["records"] for r in run]
 
 
 def distinct_completed(records: Sequence[TrialRecord]) -> list[TrialRecord]:
