@@ -99,7 +99,26 @@ def run_ring(fn: Any, tensors: list) -> tuple[list, list[tuple[int, int, int, in
     return list(run.results), [(m.index, m.src, m.dst, m.numel) for m in run.messages]
 
 
+@_dispatched
+def resume_training(fn: Any, role: str, config: dict) -> dict:
+    """``bigtrain_lab.deploy.checkpoint.resume_experiment`` with ``fn`` as its ``save`` (role "save") or its
+    ``restore`` function and the reference for the other: the final parameters, the losses and the number
+    of steps run; ``{"problem": ...}`` when the saved state cannot be read back with weights_only=True."""
+    import pickle
+
+    from bigtrain_lab.deploy.checkpoint import resume_experiment
+
+    try:
+        return resume_experiment(**{role: fn}, **config)
+    except pickle.UnpicklingError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if "Unsupported global" in line]
+        why = lines[0].split(" was not", 1)[0].removeprefix("WeightsUnpickler error: ") if lines else type(exc).__name__
+        return {"problem": "the saved state cannot be read back with torch.load(weights_only=True): it holds "
+                           f"something that is not a tensor or plain data ({why[:200]})"}
+
+
 #: The operations a kernel-side agent may run, by name.
 OPERATIONS: dict[str, Callable[..., Any]] = {
-    f.__name__: f.__wrapped__ for f in (module_facts, forward, assign, forward_backward, call_method, run_ring)
+    f.__name__: f.__wrapped__ for f in (module_facts, forward, assign, forward_backward, call_method, run_ring,
+                                    resume_training)
 }
