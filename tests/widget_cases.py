@@ -309,6 +309,35 @@ def _feature_projection():
     return FeatureProjection({"random": CNN(5), "other": CNN(5)}, X, y, class_names=list("56789"))
 
 
+def synthetic_load_sweep() -> dict:
+    """Made-up load runs: 3 batching settings x 3 rates; no batching saturates at the highest rate."""
+    from bigtrain_lab.serving.sweep import sweep_key
+
+    rng = np.random.default_rng(0)
+    configs = [{"max_batch": 1, "max_wait_ms": 0.0}, {"max_batch": 8, "max_wait_ms": 2.0},
+               {"max_batch": 8, "max_wait_ms": 5.0}, {"max_batch": 32, "max_wait_ms": 2.0},
+               {"max_batch": 32, "max_wait_ms": 5.0}]
+    rates = [50.0, 200.0, 800.0]
+    runs = {}
+    for c in configs:
+        for r in rates:
+            base = 2.0 + c["max_wait_ms"] / 2 + (60.0 if c["max_batch"] == 1 and r >= 800 else 0.0)
+            lat = (base * rng.lognormal(0.0, 0.4, 60)).round(3)
+            served = min(r, 300.0 if c["max_batch"] == 1 else 900.0)
+            pct = np.percentile(lat, [50, 95, 99])
+            runs[sweep_key(c["max_batch"], c["max_wait_ms"], r)] = {
+                "latencies_ms": lat.tolist(), "batch_sizes": [min(c["max_batch"], 1 + int(r // 100))] * 5,
+                "report": {"p50": float(pct[0]), "p95": float(pct[1]), "p99": float(pct[2]), "mean": float(lat.mean()),
+                           "max": float(lat.max()), "throughput_per_s": served, "error_rate": 1 - served / r}}
+    return {"configs": configs, "rates": rates, "forward_ms": [2.0, 0.02], "runs": runs}
+
+
+def _batching_explorer():
+    from bigtrain_lab.widgets.serving import BatchingExplorer
+
+    return BatchingExplorer(synthetic_load_sweep(), max_batch=8, rate=200.0)
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -364,6 +393,8 @@ CASES: dict[str, WidgetCase] = {
                                           _regularization_explorer, lesson="10_regularization"),
     "feature_projection": WidgetCase("bigtrain_lab.widgets.transfer:FeatureProjection", _feature_projection,
                                      lesson="10_transfer_learning"),
+    "batching_explorer": WidgetCase("bigtrain_lab.widgets.serving:BatchingExplorer", _batching_explorer,
+                                    lesson="13_serving"),
 }
 
 

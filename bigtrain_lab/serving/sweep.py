@@ -1,0 +1,79 @@
+"""A load sweep over the server's batching knobs and arrival rates, and the view the lesson's widget draws.
+
+Lesson 13 (``notebooks/13_serving.ipynb``). A sweep result is plain data (JSON-able)::
+
+    {"configs": [{"max_batch": 1, "max_wait_ms": 0.0}, ...], "rates": [50.0, ...], "forward_ms": [fixed, per_item],
+     "runs": {sweep_key(max_batch, max_wait_ms, rate): {"latencies_ms": [...], "report": {...},
+              "batch_sizes": [...]}, ...}}
+
+where a run's ``report`` is ``LoadResult.report()`` (p50 / p95 / p99 / mean / max, throughput, error rate, ...).
+``explorer_data`` is the plain function behind ``bigtrain_lab.widgets.serving.BatchingExplorer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["explorer_data", "rate_curve", "sweep_key"]
+
+
+def sweep_key(max_batch: int, max_wait_ms: float, rate: float) -> str:
+    """The key of one run of a sweep: ``"max_batch|max_wait_ms|rate"``."""
+    return f"{int(max_batch)}|{float(max_wait_ms):g}|{float(rate):g}"
+
+
+def _run(sweep: Mapping[str, Any], max_batch: int, max_wait_ms: float, rate: float) -> Mapping[str, Any]:
+    key = sweep_key(max_batch, max_wait_ms, rate)
+    try:
+        return sweep["runs"][key]
+    except KeyError:
+        raise ValueError(f"the sweep has no run {key!r} (max_batch|max_wait_ms|rate); it has: "
+                         f"{', '.join(sorted(sweep['runs']))}") from None
+
+
+def rate_curve(sweep: Mapping[str, Any], max_batch: int, max_wait_ms: float, metric: str) -> list[float]:
+    """``metric`` of the report (e.g. ``"p99"``, ``"throughput_per_s"``) at every rate of the sweep."""
+    return [float(_run(sweep, max_batch, max_wait_ms, r)["report"][metric]) for r in sweep["rates"]]
+
+
+def _histogram(a: Sequence[float], b: Sequence[float], bins: int = 30) -> dict[str, list[float]]:
+    both = np.concatenate([np.asarray(a, float), np.asarray(b, float)])
+    if both.size == 0:
+        return {"centres": [], "counts": [], "baseline_counts": []}
+    hi = float(np.percentile(both, 99.5)) if both.size > 10 else float(both.max())
+    edges = np.linspace(0.0, max(hi, 1e-3), bins + 1)
+    clip = edges[-1]
+    counts = np.histogram(np.minimum(a, clip), edges)[0] if len(a) else np.zeros(bins)
+    base = np.histogram(np.minimum(b, clip), edges)[0] if len(b) else np.zeros(bins)
+    return {"centres": ((edges[:-1] + edges[1:]) / 2).round(3).tolist(), "counts": counts.tolist(),
+            "baseline_counts": base.tolist()}
+
+
+def explorer_data(sweep: Mapping[str, Any], *, max_batch: int, max_wait_ms: float, rate: float) -> dict[str, Any]:
+    """What the batching explorer shows for one knob setting at one arrival rate, against no batching
+    (``max_batch`` 1) at the same rate: both latency histograms, p50 / p99 and throughput vs rate for both,
+    and a one-line HTML summary. ValueError naming the runs when the sweep has no such run."""
+    run = _run(sweep, max_batch, max_wait_ms, rate)
+    baseline = _run(sweep, 1, 0.0, rate)
+    rep, base = run["report"], baseline["report"]
+    sizes = run.get("batch_sizes") or [1]
+    summary = (f"<b>max_batch {max_batch}, max_wait_ms {max_wait_ms:g} at {rate:g} req/s</b>: "
+               f"p50 {rep['p50']:.1f} ms, p99 {rep['p99']:.1f} ms, {rep['throughput_per_s']:.0f} req/s served, "
+               f"{rep['error_rate']:.1%} rejected, mean batch {float(np.mean(sizes)):.1f} &nbsp;|&nbsp; "
+               f"no batching: p50 {base['p50']:.1f} ms, p99 {base['p99']:.1f} ms, "
+               f"{base['throughput_per_s']:.0f} req/s, {base['error_rate']:.1%} rejected")
+    return {
+        "key": sweep_key(max_batch, max_wait_ms, rate),
+        "hist": _histogram(run["latencies_ms"], baseline["latencies_ms"]),
+        "rates": [float(r) for r in sweep["rates"]],
+        "p50": rate_curve(sweep, max_batch, max_wait_ms, "p50"),
+        "p99": rate_curve(sweep, max_batch, max_wait_ms, "p99"),
+        "throughput": rate_curve(sweep, max_batch, max_wait_ms, "throughput_per_s"),
+        "baseline_p99": rate_curve(sweep, 1, 0.0, "p99"),
+        "baseline_throughput": rate_curve(sweep, 1, 0.0, "throughput_per_s"),
+        "rate": float(rate),
+        "summary": summary,
+    }
