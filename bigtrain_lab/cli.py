@@ -196,6 +196,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                            cwd=project_root())
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bigtrain_lab.serving.server import as_servable, serve
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        servable = as_servable(args.model, args.forward_ms)
+        serve(servable, host=args.host, port=args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+              queue_size=args.queue_size, blocking=args.blocking, announce=lambda line: print(line, flush=True))
+    except (ValueError, FileNotFoundError) as why:
+        print(f"bigtrain-lab serve: {why}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bigtrain-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,6 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", nargs="?")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_cmd_bench)
+
+    srv = sub.add_parser("serve", help="serve a model over HTTP with dynamic micro-batching (lesson 13)")
+    srv.add_argument("model", help="a built-in name (digits-mlp) or a .safetensors file made by save_servable")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--max-batch", type=int, default=32, help="largest micro-batch; 1 = no batching (default 32)")
+    srv.add_argument("--max-wait-ms", type=float, default=5.0,
+                     help="how long a batch waits for more requests after its first (default 5)")
+    srv.add_argument("--queue-size", type=int, default=256,
+                     help="requests that may wait; more get 503 with Retry-After (default 256)")
+    srv.add_argument("--forward-ms", metavar="FIXED[,PER_ITEM]",
+                     help="add an artificial cost to every forward pass, e.g. 2,0.02 (default: the real model only)")
+    srv.add_argument("--threads", type=int, help="torch intra-op threads for the forward pass (default: torch's)")
+    srv.add_argument("--blocking", action="store_true",
+                     help="serve the wrong way instead: the forward pass inside async def, blocking the event loop")
+    srv.set_defaults(func=_cmd_serve)
     return parser
 
 
