@@ -251,9 +251,10 @@ LESSONS: tuple[Lesson, ...] = (
                       "serving.latency_report"),
            practice="13_deployment_and_serving",
            budget=Budget(fast={"export_repeat_s": 0.05, "export_compile": False, "drift_windows": 6,  # deploy (13_saving_and_export)
-                               "load_requests": 120, "load_rates": (50, 400), "load_seconds": 4.0},  # serving (13_serving)
+                               "load_requests": 150, "load_rates": (50, 400), "load_configs": ((32, 2.0),), "load_seconds": 5.0},  # serving (13_serving)
                          full={"export_repeat_s": 0.5, "export_compile": True, "drift_windows": 12,
-                               "load_requests": 600, "load_rates": (50, 100, 200, 400, 800), "load_seconds": 10.0})),
+                               "load_requests": 600, "load_rates": (50, 100, 200, 400, 800), "load_configs": ((8, 2.0), (32, 2.0), (32, 5.0)),
+                               "load_seconds": 15.0})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).

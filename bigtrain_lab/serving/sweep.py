@@ -12,17 +12,63 @@ where a run's ``report`` is ``LoadResult.report()`` (p50 / p95 / p99 / mean / ma
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["explorer_data", "rate_curve", "sweep_key"]
+__all__ = ["NO_BATCHING", "explorer_data", "rate_curve", "run_sweep", "sweep_key"]
+
+#: The baseline every sweep holds: one request per forward pass.
+NO_BATCHING: dict[str, float] = {"max_batch": 1, "max_wait_ms": 0.0}
 
 
 def sweep_key(max_batch: int, max_wait_ms: float, rate: float) -> str:
     """The key of one run of a sweep: ``"max_batch|max_wait_ms|rate"``."""
     return f"{int(max_batch)}|{float(max_wait_ms):g}|{float(rate):g}"
+
+
+def _batch_sizes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[int]:
+    """The size of every batch the server ran between two ``/stats`` answers."""
+    old = before.get("batch_size_counts", {})
+    sizes: list[int] = []
+    for size, count in after.get("batch_size_counts", {}).items():
+        sizes += [int(size)] * (int(count) - int(old.get(size, 0)))
+    return sorted(sizes)
+
+
+def run_sweep(model: str | os.PathLike = "digits-mlp", *, configs: Iterable[Mapping[str, float]],
+              rates: Sequence[float], n_requests: int, forward_ms: str | None = None, queue_size: int = 256,
+              max_duration_s: float = 30.0, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Load-test one server per batching config (``{"max_batch", "max_wait_ms"}``; no batching is always
+    added) at every offered rate: a real ``bigtrain-lab serve`` subprocess on a loopback port and the
+    open-loop generator. Returns the sweep schema of this module (JSON-able)."""
+    from tqdm.auto import tqdm
+
+    from bigtrain_lab.serving.loadgen import run_load
+    from bigtrain_lab.serving.server import ServerProcess
+
+    configs = [dict(NO_BATCHING)] + [dict(c) for c in configs if int(c["max_batch"]) != 1]
+    runs: dict[str, Any] = {}
+    bar = tqdm(total=len(configs) * len(rates), desc="load runs", disable=not progress)
+    for config in configs:
+        batch, wait = int(config["max_batch"]), float(config["max_wait_ms"])
+        with ServerProcess(model, max_batch=batch, max_wait_ms=wait, queue_size=queue_size,
+                           forward_ms=forward_ms) as server:
+            for rate in rates:
+                before = server.get("/stats")
+                result = run_load(server.url + "/predict", rate_per_s=float(rate), n_requests=n_requests, seed=seed,
+                                  max_duration_s=max_duration_s)
+                after = server.get("/stats")
+                runs[sweep_key(batch, wait, rate)] = {
+                    "latencies_ms": np.round(result.latency_ms[result.ok], 3).tolist(),
+                    "report": result.report(), "littles_law": result.littles_law(),
+                    "batch_sizes": _batch_sizes(before, after)}
+                bar.update()
+    bar.close()
+    return {"configs": [{"max_batch": int(c["max_batch"]), "max_wait_ms": float(c["max_wait_ms"])} for c in configs],
+            "rates": [float(r) for r in rates], "forward_ms": forward_ms, "n_requests": n_requests, "runs": runs}
 
 
 def _run(sweep: Mapping[str, Any], max_batch: int, max_wait_ms: float, rate: float) -> Mapping[str, Any]:
