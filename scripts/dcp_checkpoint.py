@@ -19,7 +19,15 @@ from __future__ import annotations
 
 import sys
 
-from bigtrain_lab.deploy.sharded import main
+from bigtrain_lab.deploy.sharded import result_line, worker
+
+
+def main() -> int:
+    result = worker(sys.argv[1:])
+    if result is not None:  # rank 0
+        print(result_line(result), flush=True)
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

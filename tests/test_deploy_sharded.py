@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from bigtrain_lab.deploy import build_model, parse_result, run_dcp_roundtrip
-from bigtrain_lab.deploy.sharded import main
+from bigtrain_lab.deploy.sharded import worker
 from tests.conftest import ROOT
 
 SCRIPT = ROOT / "scripts" / "dcp_checkpoint.py"
@@ -65,7 +65,7 @@ def test_the_script_refuses_to_run_without_torchrun_and_explains_itself(capsys):
                          timeout=120)
     assert out.returncode != 0 and "must be launched by torchrun" in out.stderr
     with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
+        worker(["--help"])
     assert exit_.value.code == 0
     assert "--save DIR" in capsys.readouterr().out
 

@@ -58,7 +58,9 @@ from bigtrain_lab.deploy.sharded import (
     checkpoint_files,
     consolidate_checkpoint,
     parse_result,
+    result_line,
     run_dcp_roundtrip,
+    worker,
 )
 
 __all__ = [
@@ -67,7 +69,7 @@ __all__ = [
     "dtype_on_load", "export_onnx", "ks_drift", "latency_table", "load_outcomes", "load_safetensors",
     "load_verified", "malicious_checkpoint", "marker_path", "max_abs_diff_vs_eager", "ort_predict", "ort_session",
     "parse_result", "pickled_module_breaks_on_refactor", "prediction_drift", "psi", "psi_categorical",
-    "quantize_onnx_dynamic", "restore_training_state", "resume_experiment", "run_dcp_roundtrip",
+    "quantize_onnx_dynamic", "restore_training_state", "result_line", "resume_experiment", "run_dcp_roundtrip",
     "save_safetensors", "shadow_agreement", "sha256_file", "shifted_stream", "state_round_trip",
-    "train_digits_mlp", "training_state", "verify_sha256", "write_sha256",
+    "train_digits_mlp", "training_state", "verify_sha256", "worker", "write_sha256",
 ]

@@ -230,7 +230,9 @@ def latency_table(model: nn.Module | None = None, example_batch_sizes: Sequence[
     repeated to the size), ``file_bytes`` (eager, torch.compile, torchao: ``torch.save(state_dict)``;
     onnxruntime: the .onnx file), ``max_abs_diff`` and ``argmax_agreement`` against eager and ``accuracy``,
     all over the held-out set ``X_test`` / ``y_test``, ``compile_s`` (torch.compile rows: the first call
-    at that batch size, which compiles; ``dynamic=False``, so each batch size gets its own kernels) and
+    at that batch size, which compiles; ``dynamic=False``, so each batch size gets its own kernels; the
+    process's first compile also pays inductor's one-time start-up, and a graph compiled before on this
+    machine comes from inductor's on-disk cache in a fraction of the time) and
     ``error`` (None, or why the engine could not run: its rows then have no timings). The torch.compile
     rows need a working C compiler; ``compile=False`` leaves them out (the fast run)."""
     sizes = [int(b) for b in example_batch_sizes]

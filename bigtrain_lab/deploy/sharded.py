@@ -9,7 +9,7 @@ checkpoint saved by 2 processes loads into 1 or 3 (resharding on load), and
 ``torch.distributed.checkpoint.format_utils.dcp_to_torch_save`` turns it into one ordinary ``torch.save``
 file that loads without any process group (``consolidate_checkpoint``).
 
-The worker (``main``) is what ``scripts/dcp_checkpoint.py`` runs under torchrun: gloo on the CPU, NCCL on
+The worker (``worker``) is what ``scripts/dcp_checkpoint.py`` runs under torchrun: gloo on the CPU, NCCL on
 GPUs, the same code. ``run_dcp_roundtrip`` launches it twice (save with one world size, load with
 another) and returns both runs' JSON results. FSDP2 runs on gloo CPU processes in this torch (2.13) for
 fp32: no limitation met here (bf16 compute on CPU is slow, so the worker keeps fp32 everywhere).
@@ -29,8 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["RESULT_PREFIX", "SCRIPT", "build_model", "checkpoint_files", "consolidate_checkpoint", "main",
-           "parse_result", "run_dcp_roundtrip"]
+__all__ = ["RESULT_PREFIX", "SCRIPT", "build_model", "checkpoint_files", "consolidate_checkpoint", "parse_result",
+           "result_line", "run_dcp_roundtrip", "worker"]
 
 SCRIPT = "scripts/dcp_checkpoint.py"
 #: The worker's rank 0 prints one line ``RESULT_PREFIX + json``.
@@ -151,9 +151,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """One torchrun worker: ``--save DIR`` or ``--load DIR`` (see ``scripts/dcp_checkpoint.py``); rank 0 prints
-    ``RESULT_PREFIX`` + a JSON object. Returns the exit status."""
+def result_line(result: dict[str, Any]) -> str:
+    """The line the script prints on rank 0: ``RESULT_PREFIX`` + the result as JSON."""
+    return RESULT_PREFIX + json.dumps(result)
+
+
+def worker(argv: list[str] | None = None) -> dict[str, Any] | None:
+    """One torchrun worker: ``--save DIR`` or ``--load DIR`` (see ``scripts/dcp_checkpoint.py``). Returns the
+    result on rank 0 (files written and their sizes, bytes per rank, and after ``--load`` the max |diff| from
+    the reference), None on the other ranks."""
     import torch.distributed as dist
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
@@ -166,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     directory = Path(args.save or args.load)
     reference = Path(args.reference) if args.reference else directory.with_name(directory.name + ".reference.pt")
     env = init_distributed(args.device, script=SCRIPT)
+    result: dict[str, Any] = {"mode": "save" if args.save else "load", "world_size": env.world_size,
+                              "backend": env.backend, "directory": str(directory)}
     try:
         # --load starts from other weights: only the checkpoint can make them equal to the saved ones
         model = build_model(args.seed if args.save else args.seed + 1).to(env.device)
         _shard(model)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        result: dict[str, Any] = {"mode": "save" if args.save else "load", "world_size": env.world_size,
-                                  "backend": env.backend, "directory": str(directory)}
         if args.save:
             for step in range(args.steps):
                 X, y = _synthetic_batch(step, env.rank, env.world_size, args.batch_size, env.device)
@@ -203,19 +209,18 @@ def main(argv: list[str] | None = None) -> int:
         per_rank = [None] * env.world_size
         dist.all_gather_object(per_rank, local)
         dist.barrier()
-        if env.is_main:
-            result.update(bytes_per_rank=per_rank, files=checkpoint_files(directory), reference=str(reference))
-            print(RESULT_PREFIX + json.dumps(result), flush=True)
+        result.update(bytes_per_rank=per_rank, files=checkpoint_files(directory), reference=str(reference))
     finally:
         cleanup()
-    return 0
+    return result if env.is_main else None
 
 
 # ----------------------------------------------------------------------------------------------------
 # The launcher a lesson calls
 
-#: ``python -c`` program that runs ``main`` (torchrun ``--no-python``: no script file needed).
-_WORKER = "import sys; from bigtrain_lab.deploy.sharded import main; sys.exit(main(sys.argv[1:]))"
+#: ``python -c`` program that runs ``worker`` as the script does (torchrun ``--no-python``: no script file needed).
+_WORKER = ("import sys; from bigtrain_lab.deploy.sharded import result_line, worker; r = worker(sys.argv[1:]); "
+           "r is None or print(result_line(r), flush=True)")
 
 
 def parse_result(lines: list[str]) -> dict[str, Any]:
