@@ -51,6 +51,22 @@ def print_table(rows: list[dict]) -> None:
               + (f"  ERROR {r['error']}" if r["error"] else ""))
 
 
+def summary_lines(rows: list[dict]) -> list[str]:
+    """One line per engine for the lesson: latency at each batch size, size, agreement with eager, accuracy."""
+    lines = []
+    for engine in dict.fromkeys(r["engine"] for r in rows):
+        mine = [r for r in rows if r["engine"] == engine]
+        if mine[0]["error"]:
+            lines.append(f"{engine}: did not run ({mine[0]['error'][:80]})")
+            continue
+        times = ", ".join(f"batch {r['batch_size']} {r['median_ms']:.3f} ms" for r in mine)
+        compiled = [r["compile_s"] for r in mine if r["compile_s"] is not None]
+        cold = f", first call (compiles) {compiled[0]:.1f} s" if compiled else ""
+        lines.append(f"{engine}: {times}; {mine[0]['file_bytes'] / 1024:.0f} KiB; agrees with eager on "
+                     f"{mine[0]['argmax_agreement']:.1%}, accuracy {mine[0]['accuracy']:.3f}{cold}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the tests' size: 0.02 s per cell, no torch.compile")
@@ -85,7 +101,7 @@ def main() -> None:
               "inductor_caches": "warm allowed" if args.warm_cache else "disabled (cold compiles)",
               "versions": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
                            "torchao": torchao.__version__},
-              "rows": rows, "checkpoint_formats": formats}
+              "rows": rows, "checkpoint_formats": formats, "summary_lines": summary_lines(rows)}
     path = save_result("export", result, conditions, out_dir=args.out_dir)
     print(f"saved {path} ({conditions.wall_seconds:.0f} s)")
 
