@@ -7,9 +7,9 @@ Linear layers) and, in the safetensors metadata, everything needed to rebuild an
 
 Input spec of the kit's models: **raw pixel units**. A request sends the 64 pixels of an 8x8 digit exactly as
 scikit-learn's ``load_digits().data`` holds them, floats in ``[0, 16]``; the servable divides by 16 before the
-network (which was trained on pixels / 16, i.e. ``[0, 1]``). The range is checked by the server, so a client
-that already scaled to ``[0, 1]`` gets sensible-looking but wrong answers only if it stays in range: the
-documented unit is the raw one.
+network (which was trained on pixels / 16, i.e. ``[0, 1]``). The server refuses values outside ``[0, 16]``, but a
+client that sends pixels already scaled to ``[0, 1]`` stays inside the range and gets wrong answers without an
+error: the unit is part of the contract.
 
 ``resolve_model("digits-mlp")`` trains the built-in model once (about a second) and caches it under
 ``kit_home() / "models"``. ``slow_servable`` adds an artificial fixed cost per forward call plus a cost per
@@ -162,19 +162,12 @@ class Servable:
             probs = torch.softmax(logits, dim=1).numpy()
         if self.forward_cost_ms is not None:
             fixed, per_item = self.forward_cost_ms
-            _wait_until(time.perf_counter() + (fixed + per_item * len(arr)) / 1000.0)
+            time.sleep((fixed + per_item * len(arr)) / 1000.0)  # releases the GIL, like waiting for a device
         return probs
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The predicted labels ``(B,)`` (``classes[argmax]``)."""
         return np.asarray(self.classes)[self.predict_proba(x).argmax(axis=1)]
-
-
-def _wait_until(deadline: float) -> None:
-    """Sleep until ``perf_counter() >= deadline`` (a sleep, then a short spin for the last 0.2 ms)."""
-    while (left := deadline - time.perf_counter()) > 0:
-        if left > 2e-4:
-            time.sleep(left - 1e-4)
 
 
 def slow_servable(servable: Servable, cost_ms: tuple[float, float] | float) -> Servable:
