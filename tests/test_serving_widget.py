@@ -37,3 +37,15 @@ def test_widget_follows_its_sliders():
     assert w.readout.value != before and "800 req/s" in w.readout.value
     w.max_batch.value = 1
     assert w.max_wait_ms.disabled and "max_batch 1, max_wait_ms 0" in w.readout.value
+
+
+def test_a_run_that_served_nothing_has_no_percentiles():
+    import math
+
+    sweep = synthetic_load_sweep()
+    run = sweep["runs"]["1|0|800"]
+    run["report"].update(p50=None, p95=None, p99=None, mean=None, max=None, throughput_per_s=0.0, error_rate=1.0)
+    run["latencies_ms"] = []
+    assert math.isnan(rate_curve(sweep, 1, 0.0, "p99")[-1])
+    d = explorer_data(sweep, max_batch=8, max_wait_ms=2.0, rate=800.0)
+    assert "no batching: p50 -, p99 -" in d["summary"] and sum(d["hist"]["baseline_counts"]) == 0

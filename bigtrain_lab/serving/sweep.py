@@ -12,6 +12,7 @@ where a run's ``report`` is ``LoadResult.report()`` (p50 / p95 / p99 / mean / ma
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -81,8 +82,14 @@ def _run(sweep: Mapping[str, Any], max_batch: int, max_wait_ms: float, rate: flo
 
 
 def rate_curve(sweep: Mapping[str, Any], max_batch: int, max_wait_ms: float, metric: str) -> list[float]:
-    """``metric`` of the report (e.g. ``"p99"``, ``"throughput_per_s"``) at every rate of the sweep."""
-    return [float(_run(sweep, max_batch, max_wait_ms, r)["report"][metric]) for r in sweep["rates"]]
+    """``metric`` of the report (e.g. ``"p99"``, ``"throughput_per_s"``) at every rate of the sweep (NaN where
+    a run served no request, so has no percentiles)."""
+    values = [_run(sweep, max_batch, max_wait_ms, r)["report"][metric] for r in sweep["rates"]]
+    return [math.nan if v is None else float(v) for v in values]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
 
 
 def _histogram(a: Sequence[float], b: Sequence[float], bins: int = 30) -> dict[str, list[float]]:
@@ -107,9 +114,9 @@ def explorer_data(sweep: Mapping[str, Any], *, max_batch: int, max_wait_ms: floa
     rep, base = run["report"], baseline["report"]
     sizes = run.get("batch_sizes") or [1]
     summary = (f"<b>max_batch {max_batch}, max_wait_ms {max_wait_ms:g} at {rate:g} req/s</b>: "
-               f"p50 {rep['p50']:.1f} ms, p99 {rep['p99']:.1f} ms, {rep['throughput_per_s']:.0f} req/s served, "
+               f"p50 {_ms(rep['p50'])}, p99 {_ms(rep['p99'])}, {rep['throughput_per_s']:.0f} req/s served, "
                f"{rep['error_rate']:.1%} rejected, mean batch {float(np.mean(sizes)):.1f} &nbsp;|&nbsp; "
-               f"no batching: p50 {base['p50']:.1f} ms, p99 {base['p99']:.1f} ms, "
+               f"no batching: p50 {_ms(base['p50'])}, p99 {_ms(base['p99'])}, "
                f"{base['throughput_per_s']:.0f} req/s, {base['error_rate']:.1%} rejected")
     return {
         "key": sweep_key(max_batch, max_wait_ms, rate),
