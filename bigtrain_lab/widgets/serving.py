@@ -28,7 +28,7 @@ def _slider(description: str, values: list[float], value: float | None) -> widge
     options = [(f"{v:g}", v) for v in values]
     index = 0 if value is None else values.index(value)
     return widgets.SelectionSlider(description=description, options=options, index=index, continuous_update=False,
-                                   style={"description_width": "initial"})
+                                   style={"description_width": "initial"}, layout=widgets.Layout(width="400px"))
 
 
 class BatchingExplorer(widgets.VBox):
