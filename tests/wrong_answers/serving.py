@@ -14,32 +14,30 @@ def _validate(arrival_ms, max_batch, max_wait_ms):
         raise ValueError("arrivals must be non-decreasing")
 
 
-def mb_strict_deadline(arrival_ms, *, max_batch, max_wait_ms):
-    # an arrival exactly at the deadline is left for the next batch (< instead of <=)
+def _greedy(arrival_ms, max_batch, max_wait_ms, *, joins, leaves):
+    """The batching loop with two rules swapped in: ``joins(t, deadline)`` (does a request arriving at t join)
+    and ``leaves(members, deadline)`` (the dispatch time)."""
     _validate(arrival_ms, max_batch, max_wait_ms)
     out, i = [], 0
     while i < len(arrival_ms):
         deadline, members = arrival_ms[i] + max_wait_ms, [i]
         i += 1
-        while i < len(arrival_ms) and len(members) < max_batch and arrival_ms[i] < deadline:
+        while i < len(arrival_ms) and len(members) < max_batch and joins(arrival_ms[i], deadline):
             members.append(i)
             i += 1
-        out.append((arrival_ms[members[-1]] if len(members) == max_batch else deadline, members))
+        out.append((leaves(members, deadline), members))
     return out
+
+
+def mb_strict_deadline(arrival_ms, *, max_batch, max_wait_ms):
+    # an arrival exactly at the deadline is left for the next batch (< instead of <=)
+    return _greedy(arrival_ms, max_batch, max_wait_ms, joins=lambda t, d: t < d,
+                   leaves=lambda m, d: arrival_ms[m[-1]] if len(m) == max_batch else d)
 
 
 def mb_always_waits(arrival_ms, *, max_batch, max_wait_ms):
     # a full batch still waits for its deadline (adds latency for nothing)
-    _validate(arrival_ms, max_batch, max_wait_ms)
-    out, i = [], 0
-    while i < len(arrival_ms):
-        deadline, members = arrival_ms[i] + max_wait_ms, [i]
-        i += 1
-        while i < len(arrival_ms) and len(members) < max_batch and arrival_ms[i] <= deadline:
-            members.append(i)
-            i += 1
-        out.append((deadline, members))
-    return out
+    return _greedy(arrival_ms, max_batch, max_wait_ms, joins=lambda t, d: t <= d, leaves=lambda m, d: d)
 
 
 def mb_fixed_windows(arrival_ms, *, max_batch, max_wait_ms):
@@ -62,16 +60,7 @@ def mb_fixed_windows(arrival_ms, *, max_batch, max_wait_ms):
 
 def mb_last_arrival_dispatch(arrival_ms, *, max_batch, max_wait_ms):
     # dispatches when its last member arrived, as if the batcher knew nobody else would come
-    _validate(arrival_ms, max_batch, max_wait_ms)
-    out, i = [], 0
-    while i < len(arrival_ms):
-        deadline, members = arrival_ms[i] + max_wait_ms, [i]
-        i += 1
-        while i < len(arrival_ms) and len(members) < max_batch and arrival_ms[i] <= deadline:
-            members.append(i)
-            i += 1
-        out.append((arrival_ms[members[-1]], members))
-    return out
+    return _greedy(arrival_ms, max_batch, max_wait_ms, joins=lambda t, d: t <= d, leaves=lambda m, d: arrival_ms[m[-1]])
 
 
 def mb_no_validation(arrival_ms, *, max_batch, max_wait_ms):
