@@ -1,4 +1,4 @@
-"""The ``bigtrain-lab`` command: lab | grade | progress | quiz | errata | build-exercises | curriculum | bench."""
+"""The ``bigtrain-lab`` command: lab | grade | progress | quiz | errata | build-exercises | curriculum | bench | serve."""
 
 from __future__ import annotations
 
