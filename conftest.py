@@ -32,7 +32,9 @@ LONGEST_FIRST = (
     "notebooks/05_distributed.ipynb", "notebooks/06_compression.ipynb", "notebooks/02_optimizers_and_schedules.ipynb",
     "notebooks/11_hyperparameter_search.ipynb", "notebooks/11_fusing_networks.ipynb",
     "notebooks/10_transfer_learning.ipynb", "notebooks/10_regularization.ipynb",
-    "notebooks/10_transfer_lightweight_backbones.ipynb",
+    "notebooks/10_transfer_lightweight_backbones.ipynb", "notebooks/13_serving.ipynb",
+    "notebooks/13_saving_and_export.ipynb", "tests/test_serving_server.py", "tests/test_serving_loadgen.py",
+    "tests/test_deploy_sharded.py", "tests/test_deploy_export.py",
 )
 
 
