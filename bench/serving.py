@@ -31,49 +31,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from conditions import Conditions, save_result
-from tqdm.auto import tqdm
 
-from bigtrain_lab.serving.loadgen import run_load
 from bigtrain_lab.serving.servable import resolve_model
-from bigtrain_lab.serving.server import ServerProcess
-from bigtrain_lab.serving.sweep import NO_BATCHING, sweep_key
+from bigtrain_lab.serving.sweep import NO_BATCHING, run_sweep, sweep_key
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = (dict(NO_BATCHING), {"max_batch": 32, "max_wait_ms": 2.0}, {"max_batch": 32, "max_wait_ms": 5.0})
 FULL_RATES = (50.0, 100.0, 200.0, 400.0, 800.0)
-
-
-def batch_sizes(before: dict[str, Any], after: dict[str, Any]) -> list[int]:
-    """The size of every batch the server ran between two /stats answers."""
-    old = before.get("batch_size_counts", {})
-    return sorted(int(size) for size, count in after.get("batch_size_counts", {}).items()
-                  for _ in range(int(count) - int(old.get(size, 0))))
-
-
-def sweep(model: Path, forward_ms: str | None, rates: list[float], n: int, bar: tqdm) -> dict[str, Any]:
-    """One server per config, every rate in turn: the sweep schema of bigtrain_lab.serving.sweep."""
-    runs: dict[str, Any] = {}
-    for config in CONFIGS:
-        batch, wait = int(config["max_batch"]), float(config["max_wait_ms"])
-        with ServerProcess(model, max_batch=batch, max_wait_ms=wait, forward_ms=forward_ms, threads=1) as server:
-            run_load(server.url + "/predict", rate_per_s=100.0, n_requests=20, seed=99)  # warm-up
-            for rate in rates:
-                bar.set_postfix_str(f"forward {forward_ms or 'real'}, batch {batch}, wait {wait:g}, {rate:g}/s")
-                before = server.get("/stats")
-                result = run_load(server.url + "/predict", rate_per_s=rate, n_requests=n, seed=0, max_duration_s=30.0)
-                after = server.get("/stats")
-                sizes = batch_sizes(before, after)
-                runs[sweep_key(batch, wait, rate)] = {
-                    "latencies_ms": np.round(result.latency_ms[result.ok], 3).tolist(), "report": result.report(),
-                    "littles_law": result.littles_law(), "batch_sizes": sizes,
-                    "mean_batch_size": float(np.mean(sizes)) if sizes else 0.0,
-                    "rejected": after["rejected"] - before["rejected"], "client_errors": result.errors}
-                bar.update()
-    return {"configs": [{"max_batch": int(c["max_batch"]), "max_wait_ms": float(c["max_wait_ms"])} for c in CONFIGS],
-            "rates": rates, "forward_ms": forward_ms, "n_requests": n, "runs": runs}
 
 
 def fmt(x: float | None, spec: str) -> str:
@@ -112,10 +78,8 @@ def main() -> None:
     torch.set_num_threads(1)
     model = resolve_model("digits-mlp")  # trained and cached before the clock starts
     conditions = Conditions.start(threads=1, workers=2)  # the server and the load generator
-    bar = tqdm(total=2 * len(CONFIGS) * len(rates), desc="load runs")
-    main_sweep = sweep(model, args.forward_ms, rates, n, bar)
-    real = sweep(model, None, rates, n, bar)
-    bar.close()
+    main_sweep, real = (run_sweep(model, configs=CONFIGS, rates=rates, n_requests=n, forward_ms=forward_ms, threads=1)
+                        for forward_ms in (args.forward_ms, None))
     conditions.finish()
     lines = (summary_lines(main_sweep, f"forward pass + {args.forward_ms} ms (fixed,per request) per call")
              + summary_lines(real, "the real model only"))

@@ -41,10 +41,13 @@ def _batch_sizes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[in
 
 def run_sweep(model: str | os.PathLike = "digits-mlp", *, configs: Iterable[Mapping[str, float]],
               rates: Sequence[float], n_requests: int, forward_ms: str | None = None, queue_size: int = 256,
-              max_duration_s: float = 30.0, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+              threads: int | None = None, warmup: int = 20, max_duration_s: float = 30.0, seed: int = 0,
+              progress: bool = True) -> dict[str, Any]:
     """Load-test one server per batching config (``{"max_batch", "max_wait_ms"}``; no batching is always
-    added) at every offered rate: a real ``bigtrain-lab serve`` subprocess on a loopback port and the
-    open-loop generator. Returns the sweep schema of this module (JSON-able)."""
+    added) at every offered rate: a real ``bigtrain-lab serve`` subprocess on a loopback port (``threads``:
+    its torch threads) and the open-loop generator, after ``warmup`` requests to each new server. Returns
+    the sweep schema of this module (JSON-able); each run also records its ``mean_batch_size``, the requests
+    the server ``rejected`` and the load generator's ``client_errors``."""
     from tqdm.auto import tqdm
 
     from bigtrain_lab.serving.loadgen import run_load
@@ -52,20 +55,26 @@ def run_sweep(model: str | os.PathLike = "digits-mlp", *, configs: Iterable[Mapp
 
     configs = [dict(NO_BATCHING)] + [dict(c) for c in configs if int(c["max_batch"]) != 1]
     runs: dict[str, Any] = {}
-    bar = tqdm(total=len(configs) * len(rates), desc="load runs", disable=not progress)
+    bar = tqdm(total=len(configs) * len(rates), desc=f"load runs (forward {forward_ms or 'real'})",
+               disable=not progress)
     for config in configs:
         batch, wait = int(config["max_batch"]), float(config["max_wait_ms"])
-        with ServerProcess(model, max_batch=batch, max_wait_ms=wait, queue_size=queue_size,
-                           forward_ms=forward_ms) as server:
+        with ServerProcess(model, max_batch=batch, max_wait_ms=wait, queue_size=queue_size, forward_ms=forward_ms,
+                           threads=threads) as server:
+            if warmup:
+                run_load(server.url + "/predict", rate_per_s=100.0, n_requests=warmup, seed=seed + 99)
             for rate in rates:
+                bar.set_postfix_str(f"batch {batch}, wait {wait:g}, {rate:g}/s")
                 before = server.get("/stats")
                 result = run_load(server.url + "/predict", rate_per_s=float(rate), n_requests=n_requests, seed=seed,
                                   max_duration_s=max_duration_s)
                 after = server.get("/stats")
+                sizes = _batch_sizes(before, after)
                 runs[sweep_key(batch, wait, rate)] = {
                     "latencies_ms": np.round(result.latency_ms[result.ok], 3).tolist(),
-                    "report": result.report(), "littles_law": result.littles_law(),
-                    "batch_sizes": _batch_sizes(before, after)}
+                    "report": result.report(), "littles_law": result.littles_law(), "batch_sizes": sizes,
+                    "mean_batch_size": float(np.mean(sizes)) if sizes else 0.0,
+                    "rejected": after["rejected"] - before["rejected"], "client_errors": result.errors}
                 bar.update()
     bar.close()
     return {"configs": [{"max_batch": int(c["max_batch"]), "max_wait_ms": float(c["max_wait_ms"])} for c in configs],
