@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bigtrain_lab.files import write_atomic
 
 __all__ = ["check_conditions", "describe_conditions", "is_loaded", "quote_bench", "read_bench", "write_json"]
 
@@ -104,12 +105,5 @@ def write_json(path: str | os.PathLike, document: dict[str, Any], *,
     """Write ``document`` as indented JSON to ``path`` (its folder made if needed) through a temporary file and
     a rename, so that a reader never sees half a file and a crash leaves the previous one intact.
     ``default``: as ``json.dumps``'s, for values JSON does not know. Returns the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=1, ensure_ascii=False, default=default) + "\n"
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=p.parent, prefix=f".{p.stem}-", suffix=".tmp",
-                                     delete=False) as tmp:
-        tmp.write(text)
-    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it private
-    os.replace(tmp.name, p)
-    return p
+    return write_atomic(path, text.encode("utf-8"))

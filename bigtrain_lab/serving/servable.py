@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from bigtrain_lab.files import write_atomic
 from bigtrain_lab.kit_home import kit_home
 
 __all__ = ["BUILTIN_MODELS", "FORMAT", "Servable", "build_mlp", "builtin_model_path", "load_servable",
@@ -103,7 +103,7 @@ def save_servable(model: nn.Module, path: str | os.PathLike, *, meta: Mapping[st
     spec (``n_features`` from the first layer, ``input_range`` in raw units, divided by its upper end before
     the network) and ``classes`` (default ``0..n_out-1``) in the metadata. ``meta``: more JSON-ready facts
     to keep (recipe, accuracy). Written atomically (temporary file + ``os.replace``). Returns the path."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     p = Path(path)
     if p.suffix != ".safetensors":
@@ -125,17 +125,7 @@ def save_servable(model: nn.Module, path: str | os.PathLike, *, meta: Mapping[st
                 "input": json.dumps({"n_features": sizes[0], "range": [low, high], "scale": high,
                                      "unit": "raw pixel intensity" if (low, high) == DIGITS_RANGE else "raw"}),
                 "classes": json.dumps(labels), "meta": json.dumps(dict(meta or {}), default=str)}
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=p.parent, prefix=f".{p.stem}-", suffix=".tmp", delete=False) as tmp:
-        pass
-    try:
-        save_file(tensors, tmp.name, metadata=metadata)
-        os.chmod(tmp.name, 0o644)
-        os.replace(tmp.name, p)
-    finally:
-        if os.path.exists(tmp.name):
-            os.unlink(tmp.name)
-    return p
+    return write_atomic(p, safetensors_bytes(tensors, metadata=metadata))
 
 
 @dataclass

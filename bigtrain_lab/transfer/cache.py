@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,6 +24,7 @@ from typing import Any
 import torch
 
 from bigtrain_lab.bench_results import write_json
+from bigtrain_lab.files import write_atomic
 from bigtrain_lab.kit_home import kit_home
 
 __all__ = ["CacheEntry", "cache_folder", "cached_state_dict", "recipe_key"]
@@ -79,14 +78,7 @@ class CacheEntry:
         torch.save({k: v.detach().cpu().clone() for k, v in state.items()}, buffer)
         blob = buffer.getvalue()
         digest = hashlib.sha256(blob).hexdigest()
-        folder = self.sidecar.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        weights = folder / f"{self.name}-{self.key}-{digest[:12]}.pt"
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{weights.stem}-", suffix=".tmp",
-                                         delete=False) as tmp:
-            tmp.write(blob)
-        os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it private
-        os.replace(tmp.name, weights)
+        weights = write_atomic(self.sidecar.parent / f"{self.name}-{self.key}-{digest[:12]}.pt", blob)
         write_json(self.sidecar, {"name": self.name, "key": self.key, "recipe": self.recipe, "sha256": digest,
                                   "weights": weights.name, "seconds": round(seconds, 3)}, default=str)
         return weights
