@@ -239,6 +239,26 @@ LESSONS: tuple[Lesson, ...] = (
                          full={"bagging_replicas": 30, "bagging_trees": 50, "curve_trees": 200, "boosting_rounds": 300, "stacking_seeds": 5,
                                "fusion_members": 5, "fusion_epochs": 30, "fusion_alphas": 21,
                                "hpo_seeds": 4, "hpo_budget": 40, "hpo_trees": 50})),
+    Lesson(12, "Privacy and security: DP-SGD, federated learning, attacks on models",
+           "DP-SGD from scratch (per-sample gradients, clipping, noise) against opacus, epsilon from the RDP / PRV "
+           "accountant, accuracy vs epsilon over seeds; the Laplace mechanism and randomized response; membership "
+           "inference against the epsilon bound; re-identification by joining quasi-identifiers; FedAvg on torchrun "
+           "(IID vs Dirichlet non-IID clients, local steps, FedSGD, client drift) and secure aggregation by pairwise "
+           "masks; FGSM / PGD and adversarial training, model extraction, a backdoor and its defence, unsafe model "
+           "files and weights encrypted at rest",
+           topics=(Topic("privacy", "Differential privacy and DP-SGD", _nb("12_differential_privacy"), ("EpsilonDial",)),
+                   Topic("federated", "Federated learning and secure aggregation", _nb("12_federated_learning"),
+                         ("FederatedViewer",)),
+                   Topic("security", "Attacks on models and their defences", _nb("12_model_security"))),
+           exercises=("privacy.per_sample_gradients", "privacy.clip_and_noise", "privacy.laplace_mechanism",
+                      "privacy.randomized_response", "federated.fedavg_round", "security.fgsm"),
+           practice="12_privacy_and_security",
+           budget=Budget(fast={"dp_seeds": 1, "dp_epochs": 5, "dp_epsilons": (1.0, 8.0), "mia_epochs": 100,  # privacy (12_differential_privacy)
+                               "fl_rounds": 10, "fl_clients": 5, "fl_alphas": (100.0, 0.1), "fl_local_steps": (1, 10),  # federated (12_federated_learning)
+                               "adv_epochs": 5, "pgd_steps": 5, "extraction_queries": (50, 200, 1000)},  # security (12_model_security)
+                         full={"dp_seeds": 3, "dp_epochs": 15, "dp_epsilons": (0.5, 1.0, 2.0, 4.0, 8.0), "mia_epochs": 300,
+                               "fl_rounds": 40, "fl_clients": 10, "fl_alphas": (100.0, 1.0, 0.1), "fl_local_steps": (1, 5, 20),
+                               "adv_epochs": 20, "pgd_steps": 20, "extraction_queries": (50, 100, 200, 500, 1000, 3000)})),
     Lesson(13, "Saving, exporting and serving models in real time",
            "state_dict vs a pickled module, a checkpoint that resumes bit-identically and loads with "
            "weights_only=True, safetensors, sharded (DCP) checkpoints reloaded at another world size; ONNX via "
@@ -258,7 +278,7 @@ LESSONS: tuple[Lesson, ...] = (
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).
-NOT_YET_COVERED = ("privacy (DP-SGD, federated learning)",)
+NOT_YET_COVERED: tuple[str, ...] = ()
 
 
 def lesson(number: int) -> Lesson:
@@ -315,8 +335,10 @@ README_END = "<!-- curriculum:end -->"
 
 def readme_section() -> str:
     """README's curriculum section: the table, then the topics no lesson covers yet."""
-    return (f"{README_BEGIN}\n{readme_table()}\nNot yet covered by a lesson (questions from the interview banks "
-            f"that wait for one): {', '.join(NOT_YET_COVERED)}.\n{README_END}")
+    waiting = (f"Not yet covered by a lesson (questions from the interview banks that wait for one): "
+               f"{', '.join(NOT_YET_COVERED)}." if NOT_YET_COVERED
+               else "Every topic of the seed interview banks has a lesson.")
+    return f"{README_BEGIN}\n{readme_table()}\n{waiting}\n{README_END}"
 
 
 def with_readme_section(readme: str) -> str:
