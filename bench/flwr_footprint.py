@@ -48,7 +48,7 @@ def dry_run_report(package: str, timeout_s: float = 600.0) -> tuple[dict[str, An
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if done.returncode != 0 or not report.is_file():
             raise RuntimeError(f"{' '.join(cmd)} exited with {done.returncode}:\n{done.stderr[-2000:]}")
-        return json.loads(report.read_text(encoding="utf-8")), ["python", "-m", "pip", *cmd[3:-3], "REPORT", package]
+        return json.loads(report.read_text(encoding="utf-8")), ["python", "-m", "pip", *cmd[3:-2], "REPORT", package]
 
 
 def analyse(report: dict[str, Any], pins: dict[str, str], package: str) -> dict[str, Any]:
