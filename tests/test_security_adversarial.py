@@ -3,6 +3,7 @@ parameter gradients, input untouched, mode kept, clamping), bad inputs, and adve
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -109,6 +110,14 @@ def test_fgsm_raises_the_loss_on_average(trained_mlp, digits):
         adv = F.cross_entropy(trained_mlp(fgsm(trained_mlp, x, y, eps=0.1)), y, reduction="none")
     assert adv.mean() > clean.mean() + 0.5
     assert (adv > clean).double().mean() > 0.9
+
+
+def test_fgsm_takes_numpy_scalars_as_eps():
+    torch.manual_seed(0)
+    model = MLP(64, (16,), 10).eval()
+    x, y = batch((64,))
+    assert torch.equal(fgsm(model, x, y, eps=np.float32(0.1)), fgsm(model, x, y, eps=float(np.float32(0.1))))
+    assert torch.equal(fgsm(model, x, y, eps=np.int64(0)), x)
 
 
 def test_fgsm_with_eps_0_is_the_identity_clamped():

@@ -14,6 +14,7 @@ get no ``.grad``, and its train / eval mode is left as the caller set it.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ Clamp = tuple[float, float] | None
 
 
 def _check_eps(eps: Any, name: str = "eps") -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {eps!r}")
     return float(eps)
 
