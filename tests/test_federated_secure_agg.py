@@ -71,6 +71,7 @@ def test_a_masked_message_looks_uniform_and_unrelated_to_the_update():
     assert report["ks_pvalue"] > 1e-3 and abs(report["correlation"]) < 0.1
     unmasked = uniformity(out["encoded"][0], update)
     assert unmasked["ks_pvalue"] < 1e-6  # the plain encoding is anything but uniform
+    assert unmasked["correlation"] > 0.999  # and it reads back as the update
 
 
 def test_a_dropped_client_leaves_masks_that_do_not_cancel():

@@ -173,13 +173,16 @@ def secure_sum(updates: Sequence[torch.Tensor], *, seed: int | None = 0, round_i
             "encoded": encoded, "arrived": arrived}
 
 
-def uniformity(masked: torch.Tensor, update: torch.Tensor, *, modulus_bits: int = MODULUS_BITS) -> dict[str, float]:
-    """How random one masked message looks: Kolmogorov-Smirnov test of ``masked / 2**modulus_bits`` against
-    U(0, 1) (statistic, p-value), and the Pearson correlation of the message with the update it hides."""
+def uniformity(message: torch.Tensor, update: torch.Tensor, *, frac_bits: int = FRAC_BITS,
+               modulus_bits: int = MODULUS_BITS) -> dict[str, float]:
+    """How much a message tells about the update it carries: the Kolmogorov-Smirnov test of
+    ``message / 2**modulus_bits`` against U(0, 1) (statistic, p-value), and the Pearson correlation between the
+    message read as a number (``decode``) and the update (1.0 for an unmasked encoding; about 0 masked)."""
     import numpy as np
     from scipy.stats import kstest
 
-    u = masked.double().flatten().numpy() / 2.0 ** modulus_bits
+    u = message.double().flatten().numpy() / 2.0 ** modulus_bits
     test = kstest(u, "uniform")
-    corr = float(np.corrcoef(u, update.double().flatten().numpy())[0, 1])
+    read = decode(message, frac_bits=frac_bits, modulus_bits=modulus_bits).flatten().numpy()
+    corr = float(np.corrcoef(read, update.double().flatten().numpy())[0, 1])
     return {"ks_statistic": float(test.statistic), "ks_pvalue": float(test.pvalue), "correlation": corr}
