@@ -78,6 +78,7 @@ DRIVES = {d.case: d for d in (
     Drive("layer_stats_explorer", "slider", "checkpoint", "2"),
     Drive("hpo_race", "slider", "budget", "3"),
     Drive("regularization_explorer", "step", "weight decay", "1"),
+    Drive("epsilon_dial", "step", "epsilon", "8"),
     Drive("batching_explorer", "step", "arrival rate (req/s)", "800", (("arrival rate (req/s)", r"at (\d+) req/s"),)),
 )}
 

@@ -338,6 +338,19 @@ def _batching_explorer():
     return BatchingExplorer(synthetic_load_sweep(), max_batch=8, rate=200.0)
 
 
+def _epsilon_dial():
+    from bigtrain_lab.widgets.privacy import EpsilonDial
+    from tests.test_privacy_experiments import tiny_sweep
+
+    return EpsilonDial(tiny_sweep(), epsilon=1.0)
+
+
+def _federated_viewer():
+    from bigtrain_lab.widgets.federated import FederatedViewer
+
+    return FederatedViewer(alpha=0.1, local_steps=10, n_clients=3, rounds=8)
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -395,6 +408,10 @@ CASES: dict[str, WidgetCase] = {
                                      lesson="10_transfer_learning"),
     "batching_explorer": WidgetCase("bigtrain_lab.widgets.serving:BatchingExplorer", _batching_explorer,
                                     lesson="13_serving"),
+    "epsilon_dial": WidgetCase("bigtrain_lab.widgets.privacy:EpsilonDial", _epsilon_dial,
+                               lesson="12_differential_privacy"),
+    "federated_viewer": WidgetCase("bigtrain_lab.widgets.federated:FederatedViewer", _federated_viewer,
+                                   lesson="12_federated_learning"),
 }
 
 
