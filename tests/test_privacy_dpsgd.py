@@ -8,7 +8,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bigtrain_lab.models import CNN, MLP
-from bigtrain_lab.privacy.dpsgd import clip_and_noise, clipped_noisy_sum, per_sample_gradients, poisson_batch, train_dp
+from bigtrain_lab.privacy.dpsgd import (
+    clip_and_noise,
+    clipped_noisy_sum,
+    per_sample_gradients,
+    poisson_batch,
+    train_dp,
+)
 from bigtrain_lab.privacy.opacus_check import opacus_dp_gradient, opacus_grad_samples
 
 

@@ -70,7 +70,7 @@ def test_membership_models_names_and_bounds():
     split = membership_split(digits, 100, seed=0)
     assert len(split.X_in) == 100 and len(split.X_out) == len(digits.X_train) - 100
     out = membership_models(digits, split, epochs=5, epsilons=[1.0], dp_epochs=2)
-    assert list(out) == ["overfit", "regularised", "max-norm", "DP eps=1"]
+    assert list(out) == ["overfit", "regularised", "max-norm", "no DP, same recipe", "DP eps=1"]
     dp = out["DP eps=1"]
     assert dp["epsilon"] <= 1.0 + 1e-6 and dp["bound"] == pytest.approx(dp_advantage_bound(dp["epsilon"], 1e-5))
     for r in out.values():

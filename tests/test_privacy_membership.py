@@ -9,7 +9,12 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from bigtrain_lab.models import MLP
-from bigtrain_lab.privacy.membership import attack_advantage, chance_advantage, dp_advantage_bound, per_example_losses
+from bigtrain_lab.privacy.membership import (
+    attack_advantage,
+    chance_advantage,
+    dp_advantage_bound,
+    per_example_losses,
+)
 
 
 def _brute_force(inside, outside):

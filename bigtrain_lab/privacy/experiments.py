@@ -128,7 +128,8 @@ def membership_models(digits: Digits, split: MembershipSplit, *, epochs: int, ep
     overfit: MLP 64-256-256-10, AdamW, no regularisation, ``epochs`` epochs of batch 32. regularised: the same
     with dropout 0.5 and weight decay 0.3, stopped after ``max(1, epochs // 10)`` epochs. max-norm: the overfit
     recipe with every unit's incoming weights projected to norm <= 1 after each step (Keras' ``MaxNorm``).
-    DP eps=E: DP-SGD at each target epsilon, ``dp_epochs`` expected passes (softmax regression, ``recipe``)."""
+    no DP, same recipe: the DP models' recipe (softmax regression, ``dp_epochs`` passes, batch a quarter of the
+    members) without clipping or noise. DP eps=E: that recipe with DP-SGD at each target epsilon."""
     out: dict[str, dict[str, Any]] = {}
     X, y = split.X_in, split.y_in
     overfit = _model((256, 256), seed)
@@ -143,6 +144,8 @@ def membership_models(digits: Digits, split: MembershipSplit, *, epochs: int, ep
     fit_classifier(constrained, X, y, epochs=epochs, batch_size=32, optimizer=opt, seed=seed)
     out["max-norm"] = _attack(constrained, split, digits)
     small = DPRecipe(**{**asdict(recipe), "expected_batch": min(recipe.expected_batch, max(1, len(X) // 4))})
+    plain, _ = train_digits(X, y, epsilon=None, epochs=dp_epochs, seed=seed, recipe=small)
+    out["no DP, same recipe"] = _attack(plain, split, digits)
     for eps in epsilons:
         model, info = train_digits(X, y, epsilon=eps, epochs=dp_epochs, seed=seed, recipe=small)
         out[f"DP eps={eps_key(eps)}"] = {**_attack(model, split, digits), **info,

@@ -70,9 +70,9 @@ def train_with_opacus(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, tar
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(TensorDataset(X, y), batch_size=expected_batch, shuffle=True, generator=generator)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    engine = PrivacyEngine(accountant="rdp")
     with warnings.catch_warnings():  # opacus warns that a non-secure RNG is used (fine for teaching)
         warnings.simplefilter("ignore")
+        engine = PrivacyEngine(accountant="rdp")
         net, optimizer, loader = engine.make_private_with_epsilon(
             module=net, optimizer=optimizer, data_loader=loader, target_epsilon=target_epsilon,
             target_delta=delta, epochs=epochs, max_grad_norm=max_norm, poisson_sampling=True,
