@@ -21,3 +21,12 @@ def test_dial_starts_at_the_smallest_epsilon():
 
     w = EpsilonDial(tiny_sweep())
     assert w.epsilon.value == 1.0 and w.data()["key"] == "1"
+
+
+def test_dial_figure_and_layout_pass_the_lints():
+    from bigtrain_lab.widgets.privacy import EpsilonDial
+    from tests import figure_lint
+
+    w = EpsilonDial(tiny_sweep(), epsilon=8.0)
+    assert figure_lint.lint_figure(w.figure) == [] and figure_lint.control_layout_problems(w) == []
+    assert figure_lint.text_problems(w.readout.value) == []
