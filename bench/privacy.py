@@ -13,7 +13,7 @@ on 200 members and are attacked against the other 1,057 training digits.
 Saves bench/results/privacy.json: ``sweep`` (``run_sweep``'s schema, which the lesson's EpsilonDial reads),
 ``membership`` (per target: advantage, AUC, Yeom's advantage, train / test accuracy per seed, and for DP targets
 epsilon and the bound), ``summary_lines`` for the lesson, and the conditions (bench/conditions.py). One thread.
-Full size (5 seeds, 5 epsilons, 300 epochs for the overfit targets): a few minutes on an idle 2-core CPU.
+Full size (5 seeds, 5 epsilons, 100 epochs for the overfit targets): a few minutes on an idle 2-core CPU.
 ``--quick``: 1 seed, epsilons 1 and 8, 1 epoch, 10 overfit epochs (a smoke test; never quote it).
 """
 
@@ -65,14 +65,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5)")
     parser.add_argument("--epsilons", default=None, help="target epsilons, comma-separated (default 0.5,1,2,4,8)")
     parser.add_argument("--epochs", type=int, default=None, help="DP-SGD epochs on the full training set (default 5)")
-    parser.add_argument("--mia-epochs", type=int, default=None, help="epochs of the overfit targets (default 300)")
+    parser.add_argument("--mia-epochs", type=int, default=None, help="epochs of the overfit targets (default 100)")
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where privacy.json goes")
     args = parser.parse_args()
     seeds = range(args.seeds or (1 if args.quick else 5))
     epsilons = ([float(e) for e in args.epsilons.split(",")] if args.epsilons
                 else ([1.0, 8.0] if args.quick else list(FULL_EPSILONS)))
     epochs = args.epochs or (1 if args.quick else 5)
-    mia_epochs = args.mia_epochs or (10 if args.quick else 300)
+    mia_epochs = args.mia_epochs or (10 if args.quick else 100)
     torch.set_num_threads(1)
     conditions = Conditions.start(threads=1)
     sweep = run_sweep(epsilons, seeds, epochs=epochs)

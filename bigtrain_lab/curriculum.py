@@ -256,7 +256,7 @@ LESSONS: tuple[Lesson, ...] = (
            budget=Budget(fast={"dp_seeds": 1, "dp_epochs": 5, "dp_epsilons": (1.0, 8.0), "mia_epochs": 100, "mia_seeds": 1,  # privacy (12_differential_privacy)
                                "fl_rounds": 40, "fl_clients": 5, "fl_alphas": (100.0, 0.1), "fl_local_steps": (1, 10),  # federated (12_federated_learning)
                                "adv_epochs": 5, "pgd_steps": 5, "extraction_queries": (50, 200, 1000)},  # security (12_model_security)
-                         full={"dp_seeds": 3, "dp_epochs": 5, "dp_epsilons": (0.5, 1.0, 2.0, 4.0, 8.0), "mia_epochs": 300, "mia_seeds": 3,
+                         full={"dp_seeds": 3, "dp_epochs": 5, "dp_epsilons": (0.5, 1.0, 2.0, 4.0, 8.0), "mia_epochs": 100, "mia_seeds": 3,
                                "fl_rounds": 60, "fl_clients": 10, "fl_alphas": (100.0, 1.0, 0.1), "fl_local_steps": (1, 5, 20),
                                "adv_epochs": 20, "pgd_steps": 20, "extraction_queries": (50, 100, 200, 500, 1000, 3000)})),
     Lesson(13, "Saving, exporting and serving models in real time",

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,10 +77,10 @@ def _check_clip_args(per_sample_grads: torch.Tensor, max_norm: float, noise_mult
     if not isinstance(per_sample_grads, torch.Tensor) or per_sample_grads.dim() != 2:
         shape = tuple(per_sample_grads.shape) if isinstance(per_sample_grads, torch.Tensor) else type(per_sample_grads)
         raise ValueError(f"per_sample_grads must be a 2-D (B, P) tensor, got {shape}")
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not math.isfinite(max_norm) \
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not math.isfinite(max_norm) \
             or max_norm <= 0:
         raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
-    if isinstance(noise_multiplier, bool) or not isinstance(noise_multiplier, (int, float)) \
+    if isinstance(noise_multiplier, bool) or not isinstance(noise_multiplier, numbers.Real) \
             or not math.isfinite(noise_multiplier) or noise_multiplier < 0:
         raise ValueError(f"noise_multiplier must be a finite number >= 0, got {noise_multiplier!r}")
 
