@@ -18,7 +18,6 @@ fp32: no limitation met here (bf16 compute on CPU is slow, so the worker keeps f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from bigtrain_lab.distributed.launch import find_json_line, json_line
 
 __all__ = ["RESULT_PREFIX", "SCRIPT", "build_model", "checkpoint_files", "consolidate_checkpoint", "parse_result",
            "result_line", "run_dcp_roundtrip", "worker"]
@@ -153,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def result_line(result: dict[str, Any]) -> str:
     """The line the script prints on rank 0: ``RESULT_PREFIX`` + the result as JSON."""
-    return RESULT_PREFIX + json.dumps(result)
+    return json_line(RESULT_PREFIX, result)
 
 
 def worker(argv: list[str] | None = None) -> dict[str, Any] | None:
@@ -225,11 +226,7 @@ _WORKER = ("import sys; from bigtrain_lab.deploy.sharded import result_line, wor
 
 def parse_result(lines: list[str]) -> dict[str, Any]:
     """The JSON object of the line (rank-tagged or not) that starts with ``RESULT_PREFIX``."""
-    for line in lines:
-        at = line.find(RESULT_PREFIX)
-        if at >= 0:
-            return json.loads(line[at + len(RESULT_PREFIX):])
-    raise ValueError("no line starting with " + RESULT_PREFIX.strip() + " in the output:\n" + "\n".join(lines[-20:]))
+    return find_json_line(lines, RESULT_PREFIX)
 
 
 def _launch(script: str | os.PathLike[str] | None, args: list[str], procs: int, timeout_s: float,

@@ -8,6 +8,7 @@ and returns the exit status. The launcher itself is torchrun: nothing here re-im
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from queue import Empty, Queue
+from typing import Any
 
 RANK_PREFIX = re.compile(r"^\[(?P<role>[A-Za-z_]+)(?P<rank>\d+)\]:")
 
@@ -150,3 +152,18 @@ def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # the group this launch created, nothing else
     proc.wait()
+
+
+def json_line(prefix: str, result: dict[str, Any]) -> str:
+    """The one line a worker's rank 0 prints for its launcher: ``prefix`` + ``result`` as JSON."""
+    return prefix + json.dumps(result)
+
+
+def find_json_line(lines: Sequence[str], prefix: str) -> dict[str, Any]:
+    """The JSON object of the line (rank-tagged or not) that holds ``prefix``; ValueError with the output's
+    last lines when there is none."""
+    for line in lines:
+        at = line.find(prefix)
+        if at >= 0:
+            return json.loads(line[at + len(prefix):])
+    raise ValueError(f"no line starting with {prefix.strip()} in the output:\n" + "\n".join(lines[-20:]))

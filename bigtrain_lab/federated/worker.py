@@ -18,13 +18,14 @@ another's update, and the result differs from the plain run by fixed-point round
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from bigtrain_lab.distributed.launch import find_json_line, json_line
 
 __all__ = ["RESULT_PREFIX", "SCRIPT", "parse_result", "result_line", "run_fedavg_torchrun", "worker"]
 
@@ -129,16 +130,12 @@ def worker(argv: list[str] | None = None) -> dict[str, Any] | None:
 
 def result_line(result: dict[str, Any]) -> str:
     """The line the script prints on rank 0: ``RESULT_PREFIX`` + the result as JSON."""
-    return RESULT_PREFIX + json.dumps(result)
+    return json_line(RESULT_PREFIX, result)
 
 
 def parse_result(lines: list[str]) -> dict[str, Any]:
     """The JSON object of the line (rank-tagged or not) that starts with ``RESULT_PREFIX``."""
-    for line in lines:
-        at = line.find(RESULT_PREFIX)
-        if at >= 0:
-            return json.loads(line[at + len(RESULT_PREFIX):])
-    raise ValueError("no line starting with " + RESULT_PREFIX.strip() + " in the output:\n" + "\n".join(lines[-20:]))
+    return find_json_line(lines, RESULT_PREFIX)
 
 
 #: ``python -c`` program that runs ``worker`` as the script does (torchrun ``--no-python``: no script file needed).

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from bigtrain_lab.grading.exercises.hpo import SeededRng
 from bigtrain_lab.grading.exercises.optim import tensor_close
+from bigtrain_lab.grading.exercises.regularization import SeededGenerator
 from bigtrain_lab.grading.registry import Case, Exercise, InputModified, register
 from bigtrain_lab.grading.sandbox import describe
 from bigtrain_lab.privacy.dpsgd import clip_and_noise, per_sample_gradients
@@ -53,29 +54,24 @@ KS_LIMIT = 3.0
 Z_LIMIT = 5.0
 
 
-class SeededTorchGenerator(torch.Generator):
-    """``torch.Generator().manual_seed(seed)`` that the checker hands to the candidate (its repr names the seed)."""
-
-    def __new__(cls, seed: int) -> SeededTorchGenerator:
-        return super().__new__(cls, "cpu")
-
-    def __init__(self, seed: int) -> None:
-        self.manual_seed(seed)
-        self.seed = seed
-
-    def __deepcopy__(self, memo: dict) -> SeededTorchGenerator:
-        return self  # the runner needs the very generator the case holds (its state advances)
-
-    def __repr__(self) -> str:
-        return f"torch.Generator().manual_seed({self.seed})"
-
-
 def _ks_statistic(u: np.ndarray) -> float:
     """``sqrt(n) * sup |F_n - U|`` for values ``u`` that should be uniform on [0, 1] (CDF-transformed draws)."""
     n = len(u)
     u = np.sort(u)
     i = np.arange(1, n + 1)
     return math.sqrt(n) * float(max(np.max(i / n - u), np.max(u - (i - 1) / n)))
+
+
+def _stream_problem(outs: list[Any], same: Callable[[Any, Any], bool], what: str) -> str:
+    """'' when ``outs`` (two calls on one generator, then one on each of two generators seeded alike) show the
+    draws come from the generator handed in; else what is wrong."""
+    if same(outs[0], outs[1]):
+        return (f"two calls with the same generator gave the same {what}: draw from the generator you are handed, "
+                "do not make a new one or fix a seed inside")
+    if not same(outs[2], outs[3]):
+        return (f"two generators seeded alike gave different {what}: draw from the generator you are handed, not "
+                "from the library's global random state")
+    return ""
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
@@ -243,13 +239,8 @@ def run_clip_and_noise(fn: Callable[..., Any], per_sample_grads: torch.Tensor, *
     for other in (again, a, b):
         if problem := _vector_problem(other, per_sample_grads):
             return NoiseCheck(problem, math.nan, math.nan, std)
-    if torch.equal(out, again):
-        return NoiseCheck("two calls with the same generator gave the same output: draw the noise from "
-                          "`generator` (torch.normal(..., generator=generator)), do not reseed it", math.nan,
-                          math.nan, std)
-    if not torch.equal(a, b):
-        return NoiseCheck("two generators seeded alike gave different outputs: draw the noise from "
-                          "`generator`, not from torch's global generator", math.nan, math.nan, std)
+    if problem := _stream_problem([out, again, a, b], torch.equal, "noisy outputs"):
+        return NoiseCheck(problem, math.nan, math.nan, std)
     batch = len(per_sample_grads)
     noise = (out.detach().double() - _clipped_mean(per_sample_grads, max_norm).double()) * batch
     z = (noise / std).numpy()
@@ -281,13 +272,13 @@ def _clip_cases(rng: np.random.Generator) -> list[Case]:
     def exact(label: str, g: torch.Tensor, max_norm: float, raises: type[BaseException] | None = None) -> Case:
         seed = int(rng.integers(2**31))
         return Case(label, (g,), {"max_norm": max_norm, "noise_multiplier": 0.0,
-                                  "generator": SeededTorchGenerator(seed)}, raises)
+                                  "generator": SeededGenerator(seed)}, raises)
 
     def noisy(label: str, g: torch.Tensor, max_norm: float, sigma: float) -> Case:
         seed, twin = (int(s) for s in rng.integers(2**31, size=2))
         return Case(label, (g,), {"max_norm": max_norm, "noise_multiplier": sigma,
-                                  "generator": SeededTorchGenerator(seed),
-                                  "twins": (SeededTorchGenerator(twin), SeededTorchGenerator(twin))})
+                                  "generator": SeededGenerator(seed),
+                                  "twins": (SeededGenerator(twin), SeededGenerator(twin))})
 
     mixed = grads(6, 10, 1.0)
     mixed[:3] *= 0.01  # three rows well inside the ball: not scaled up
@@ -303,7 +294,7 @@ def _clip_cases(rng: np.random.Generator) -> list[Case]:
         exact("a 1-D input (not per-sample): ValueError", grads(1, 5, 1.0)[0], 1.0, ValueError),
         exact("max_norm 0: ValueError", grads(2, 5, 1.0), 0.0, ValueError),
         Case("a negative noise_multiplier: ValueError", (grads(2, 5, 1.0),),
-             {"max_norm": 1.0, "noise_multiplier": -1.0, "generator": SeededTorchGenerator(1)}, ValueError),
+             {"max_norm": 1.0, "noise_multiplier": -1.0, "generator": SeededGenerator(1)}, ValueError),
     ]
     for i in range(3):
         b, p = int(rng.integers(2, 20)), int(rng.integers(3, 60))
@@ -366,12 +357,8 @@ def run_laplace(fn: Callable[..., Any], value: Any, *, sensitivity: float, epsil
     for out in outs:
         if problem := _release_problem(out, value):
             return Released(problem, math.nan, int(np.size(value)))
-    if np.array_equal(outs[0], outs[1]):
-        return Released("two calls with the same rng released the same value: draw from rng (e.g. rng.laplace), "
-                        "do not make a new generator or fix a seed inside", math.nan, int(np.size(value)))
-    if not np.array_equal(outs[2], outs[3]):
-        return Released("two generators with the same seed gave different releases: draw from the rng you are "
-                        "given, not from np.random's global state", math.nan, int(np.size(value)))
+    if problem := _stream_problem(outs, np.array_equal, "releases"):
+        return Released(problem, math.nan, int(np.size(value)))
     n = int(np.size(value))
     if n < 1000:
         return Released("", math.nan, n)
@@ -487,12 +474,11 @@ def run_randomized_response(fn: Callable[..., Any], bits: Any, *, epsilon: float
     for out in outs:
         if problem := _responses_problem(out, truth, epsilon):
             return Responses(problem, math.nan, math.nan, len(truth))
-    if len(truth) > 1 and np.array_equal(outs[0][0], outs[1][0]):
-        return Responses("two calls with the same rng gave the same reports: draw from rng, do not reseed",
-                         math.nan, math.nan, len(truth))
-    if not np.array_equal(outs[2][0], outs[3][0]):
-        return Responses("two generators with the same seed gave different reports: draw from the rng you are "
-                         "given, not from np.random's global state", math.nan, math.nan, len(truth))
+    reports = [out[0] for out in outs]
+    if len(truth) == 1:  # one person: two calls may well agree
+        reports[1] = 1 - reports[0]
+    if problem := _stream_problem(reports, np.array_equal, "reports"):
+        return Responses(problem, math.nan, math.nan, len(truth))
     p = math.exp(epsilon) / (1 + math.exp(epsilon))
     kept = outs[0][0] == truth
     return Responses("", _z(kept[truth == 1], p), _z(kept[truth == 0], p), len(truth))
