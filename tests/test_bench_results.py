@@ -205,12 +205,40 @@ def test_every_bench_saves_through_conditions(script):
     assert not _writes_a_machine_key(tree), f"{script.name}: the machine goes in 'conditions', not 'machine'"
 
 
-@pytest.mark.parametrize("script", BENCH_SCRIPTS, ids=lambda p: p.stem)
-def test_every_bench_has_help_and_an_out_dir(script):
-    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
-                         cwd=BENCH_DIR.parent)
+#: Runs ``<script> --help`` for every bench script given on its command line, in ONE process (torch and the
+#: rest are imported once, not once per script), and prints {name: [exit code, stdout, stderr]} as JSON.
+_HELP_ALL = """
+import contextlib, io, json, runpy, sys
+sys.path.insert(0, sys.argv[1])
+out = {}
+for script in sys.argv[2:]:
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    sys.argv = [script, "--help"]
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        except BaseException as error:
+            code, _ = 1, stderr.write(repr(error))
+    out[script] = [code, stdout.getvalue(), stderr.getvalue()]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def bench_help() -> dict[str, list]:
+    out = subprocess.run([sys.executable, "-c", _HELP_ALL, str(BENCH_DIR), *map(str, BENCH_SCRIPTS)],
+                         capture_output=True, text=True, timeout=300, cwd=BENCH_DIR.parent)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "--out-dir" in out.stdout
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("script", BENCH_SCRIPTS, ids=lambda p: p.stem)
+def test_every_bench_has_help_and_an_out_dir(script, bench_help):
+    code, stdout, stderr = bench_help[str(script)]
+    assert code == 0, stderr[-2000:]
+    assert "--out-dir" in stdout
 
 
 def test_quote_bench_prints_the_conditions_or_why_not(tmp_path, capsys):
