@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from bigtrain_lab.grading.case_models import CaseModel, restore_parameters, snapshot_parameters
 from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Comparator, Exercise, InputModified, register
 from bigtrain_lab.grading.sandbox import describe
@@ -168,21 +169,15 @@ register(Exercise(
 # ---- explain.integrated_gradients ---------------------------------------------------------------
 
 
-class ScalarModel(nn.Module):
+class ScalarModel(CaseModel):
     """A float64 network mapping a batch (n, *shape) to one output per row, (n,)."""
 
     def __init__(self, description: str, net: nn.Module, input_shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.description, self.net, self.input_shape = description, net.double(), input_shape
+        super().__init__(description, net)
+        self.input_shape = input_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.to(torch.float64)).reshape(len(x), -1).sum(dim=1).to(x.dtype)
-
-    def __deepcopy__(self, memo: dict) -> ScalarModel:
-        return self  # the runner checks that the candidate leaves its parameters alone
-
-    def extra_repr(self) -> str:
-        return self.description
 
 
 class _Square(nn.Module):
@@ -213,12 +208,9 @@ def _ig_reference(model, x, baseline, *, steps=50):
 
 
 def _ig_run(fn, model, x, baseline, **kwargs):
-    before = [p.detach().clone() for p in model.parameters()]
+    before = snapshot_parameters(model)
     out = fn(model, x, baseline, **kwargs)
-    if any(not torch.equal(a, p.detach()) for a, p in zip(before, model.parameters(), strict=True)):
-        with torch.no_grad():
-            for a, p in zip(before, model.parameters(), strict=True):
-                p.copy_(a)
+    if restore_parameters(model, before):
         raise InputModified("the model's parameters changed")
     return out
 

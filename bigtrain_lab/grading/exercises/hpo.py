@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bigtrain_lab.grading.compare import as_real
+from bigtrain_lab.grading.draws import SeededRng, ks_uniform, stream_problem
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
 from bigtrain_lab.hpo import sample_log_uniform, successive_halving
@@ -112,20 +113,6 @@ KS_LIMIT = 3.0
 KS_MIN_N = 100  # fewer draws: the distribution is not tested, only range, shape and the generator
 
 
-class SeededRng(np.random.Generator):
-    """``np.random.default_rng(seed)`` that the checker hands to the candidate (its repr names the seed)."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__(np.random.PCG64(seed))
-        self.seed = seed
-
-    def __deepcopy__(self, memo: dict) -> SeededRng:
-        return self  # the runner needs the very generator the case holds (its state advances)
-
-    def __repr__(self) -> str:
-        return f"np.random.default_rng({self.seed})"
-
-
 @dataclass(frozen=True)
 class Sampled:
     """What the runner saw of the draws; ``problem`` is the first thing wrong, or ''."""
@@ -158,10 +145,7 @@ def _draws_problem(x: Any, low: float, high: float, n: int) -> str:
 
 def ks_log_uniform(x: np.ndarray, low: float, high: float) -> float:
     """``sqrt(n) * sup |F_n - F|`` for the log-uniform CDF ``F(x) = log(x / low) / log(high / low)``."""
-    n = len(x)
-    f = np.log(np.sort(x) / low) / math.log(high / low)
-    i = np.arange(1, n + 1)
-    return math.sqrt(n) * float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
+    return ks_uniform(np.log(x / low) / math.log(high / low))
 
 
 def run_sampler(fn: Any, low: float, high: float, n: int, rng: np.random.Generator, *,
@@ -175,12 +159,9 @@ def run_sampler(fn: Any, low: float, high: float, n: int, rng: np.random.Generat
     for other in (again, a, b):
         if problem := _draws_problem(other, low, high, n):
             return Sampled(problem, math.nan, n)
-    if n >= 2 and np.array_equal(x, again):
-        return Sampled("two calls with the same generator gave the same draws: draw from rng (e.g. "
-                       "rng.uniform), do not make a new generator or fix a seed inside", math.nan, n)
-    if not np.array_equal(a, b):
-        return Sampled("two generators with the same seed gave different draws: draw from the rng you are "
-                       "given, not from np.random's global state", math.nan, n)
+    if problem := stream_problem(x, again, a, b, same=np.array_equal, what="draws", example="rng.uniform",
+                                 global_state="np.random's global state", repeat_possible=n < 2):
+        return Sampled(problem, math.nan, n)
     ks = ks_log_uniform(x, low, high) if n >= KS_MIN_N else math.nan
     return Sampled("", ks, n)
 

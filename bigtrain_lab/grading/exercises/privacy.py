@@ -40,9 +40,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bigtrain_lab.grading.exercises.hpo import SeededRng
+from bigtrain_lab.grading.case_models import CaseModel, restore_parameters, snapshot_parameters
+from bigtrain_lab.grading.draws import SeededGenerator, SeededRng, ks_uniform, stream_problem
 from bigtrain_lab.grading.exercises.optim import tensor_close
-from bigtrain_lab.grading.exercises.regularization import SeededGenerator
 from bigtrain_lab.grading.registry import Case, Exercise, InputModified, register
 from bigtrain_lab.grading.sandbox import describe
 from bigtrain_lab.privacy.dpsgd import clip_and_noise, per_sample_gradients
@@ -52,26 +52,6 @@ from bigtrain_lab.privacy.mechanisms import laplace_mechanism, randomized_respon
 KS_LIMIT = 3.0
 #: |z| above this rejects a keep rate: P(|N(0, 1)| > 5) is about 6e-7 for a right answer.
 Z_LIMIT = 5.0
-
-
-def _ks_statistic(u: np.ndarray) -> float:
-    """``sqrt(n) * sup |F_n - U|`` for values ``u`` that should be uniform on [0, 1] (CDF-transformed draws)."""
-    n = len(u)
-    u = np.sort(u)
-    i = np.arange(1, n + 1)
-    return math.sqrt(n) * float(max(np.max(i / n - u), np.max(u - (i - 1) / n)))
-
-
-def _stream_problem(outs: list[Any], same: Callable[[Any, Any], bool], what: str) -> str:
-    """'' when ``outs`` (two calls on one generator, then one on each of two generators seeded alike) show the
-    draws come from the generator handed in; else what is wrong."""
-    if same(outs[0], outs[1]):
-        return (f"two calls with the same generator gave the same {what}: draw from the generator you are handed, "
-                "do not make a new one or fix a seed inside")
-    if not same(outs[2], outs[3]):
-        return (f"two generators seeded alike gave different {what}: draw from the generator you are handed, not "
-                "from the library's global random state")
-    return ""
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
@@ -85,23 +65,6 @@ def _laplace_cdf(z: np.ndarray) -> np.ndarray:
 
 
 # ---- privacy.per_sample_gradients ---------------------------------------------------------------
-
-
-class CaseModel(nn.Module):
-    """A float64 network named for the learner; the runner checks its parameters are left alone."""
-
-    def __init__(self, description: str, net: nn.Module) -> None:
-        super().__init__()
-        self.description, self.net = description, net.double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def __deepcopy__(self, memo: dict) -> CaseModel:
-        return self
-
-    def extra_repr(self) -> str:
-        return self.description
 
 
 def _models(rng: np.random.Generator) -> dict[str, CaseModel]:
@@ -127,14 +90,9 @@ _CLASSES = {"mlp": 3, "cnn": 4, "frozen": 3, "nobias": 2}
 def run_per_sample(fn: Callable[..., Any], model: nn.Module, loss_fn: Callable[..., Any], x: torch.Tensor,
                    y: torch.Tensor) -> Any:
     """``fn(model, loss_fn, x, y)``; InputModified if the model's parameters changed."""
-    before = [p.detach().clone() for p in model.parameters()]
+    before = snapshot_parameters(model)
     out = fn(model, loss_fn, x, y)
-    changed = any(not torch.equal(a, p.detach()) for a, p in zip(before, model.parameters(), strict=True))
-    with torch.no_grad():
-        for a, p in zip(before, model.parameters(), strict=True):
-            p.copy_(a)
-            p.grad = None
-    if changed:
+    if restore_parameters(model, before):
         raise InputModified("the model's parameters changed (per-sample gradients are computed, not applied)")
     return out
 
@@ -203,11 +161,6 @@ class NoiseCheck:
                 f"N(0, std**2) = {self.ks:.2f}, reproducible with the same seed")
 
 
-def _clipped_mean(g: torch.Tensor, max_norm: float) -> torch.Tensor:
-    norms = g.norm(dim=1, keepdim=True)
-    return (g * (max_norm / (norms + 1e-6)).clamp(max=1.0)).sum(dim=0) / len(g)
-
-
 def _vector_problem(out: Any, g: torch.Tensor) -> str:
     if not isinstance(out, torch.Tensor):
         return f"returned {type(out).__name__} ({describe(out, 60)}): return a tensor of shape ({g.shape[1]},)"
@@ -239,12 +192,16 @@ def run_clip_and_noise(fn: Callable[..., Any], per_sample_grads: torch.Tensor, *
     for other in (again, a, b):
         if problem := _vector_problem(other, per_sample_grads):
             return NoiseCheck(problem, math.nan, math.nan, std)
-    if problem := _stream_problem([out, again, a, b], torch.equal, "noisy outputs"):
+    if problem := stream_problem(out, again, a, b, same=torch.equal, what="noisy outputs",
+                                 example="torch.normal(..., generator=generator)",
+                                 global_state="torch's global generator"):
         return NoiseCheck(problem, math.nan, math.nan, std)
     batch = len(per_sample_grads)
-    noise = (out.detach().double() - _clipped_mean(per_sample_grads, max_norm).double()) * batch
+    clipped_mean = clip_and_noise(per_sample_grads, max_norm=max_norm, noise_multiplier=0.0,
+                                  generator=torch.Generator())  # the reference, without noise
+    noise = (out.detach().double() - clipped_mean.double()) * batch
     z = (noise / std).numpy()
-    return NoiseCheck("", _ks_statistic(_normal_cdf(z)), float(noise.std()), std)
+    return NoiseCheck("", ks_uniform(_normal_cdf(z)), float(noise.std()), std)
 
 
 def _clip_compare(got: Any, expected: Any) -> str | None:
@@ -357,13 +314,14 @@ def run_laplace(fn: Callable[..., Any], value: Any, *, sensitivity: float, epsil
     for out in outs:
         if problem := _release_problem(out, value):
             return Released(problem, math.nan, int(np.size(value)))
-    if problem := _stream_problem(outs, np.array_equal, "releases"):
+    if problem := stream_problem(*outs, same=np.array_equal, what="releases", example="rng.laplace",
+                                 global_state="np.random's global state"):
         return Released(problem, math.nan, int(np.size(value)))
     n = int(np.size(value))
     if n < 1000:
         return Released("", math.nan, n)
     z = (np.asarray(outs[0], dtype=float) - np.asarray(value, dtype=float)).ravel() / (sensitivity / epsilon)
-    return Released("", _ks_statistic(_laplace_cdf(z)), n)
+    return Released("", ks_uniform(_laplace_cdf(z)), n)
 
 
 def _released_compare(got: Any, expected: Released) -> str | None:
@@ -474,10 +432,9 @@ def run_randomized_response(fn: Callable[..., Any], bits: Any, *, epsilon: float
     for out in outs:
         if problem := _responses_problem(out, truth, epsilon):
             return Responses(problem, math.nan, math.nan, len(truth))
-    reports = [out[0] for out in outs]
-    if len(truth) == 1:  # one person: two calls may well agree
-        reports[1] = 1 - reports[0]
-    if problem := _stream_problem(reports, np.array_equal, "reports"):
+    if problem := stream_problem(*(out[0] for out in outs), same=np.array_equal, what="reports",
+                                 example="rng.random", global_state="np.random's global state",
+                                 repeat_possible=len(truth) == 1):
         return Responses(problem, math.nan, math.nan, len(truth))
     p = math.exp(epsilon) / (1 + math.exp(epsilon))
     kept = outs[0][0] == truth

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from bigtrain_lab.grading.compare import as_real, eps
+from bigtrain_lab.grading.draws import SeededGenerator, stream_problem
 from bigtrain_lab.grading.registry import Case, Exercise, register
 from bigtrain_lab.grading.sandbox import describe
 from bigtrain_lab.regularization.functional import early_stopping
@@ -37,24 +38,6 @@ from bigtrain_lab.regularization.functional import early_stopping
 
 #: |zeros - n p| above this many binomial standard deviations rejects (about 2e-9 for a right answer).
 SIGMAS = 6.0
-
-
-class SeededGenerator(torch.Generator):
-    """``torch.Generator().manual_seed(seed)`` that the checker hands to the candidate (its repr names the
-    seed); the runner needs the very generator the case holds (its state advances), so copies share it."""
-
-    def __new__(cls, seed: int) -> SeededGenerator:
-        return super().__new__(cls, "cpu")
-
-    def __init__(self, seed: int) -> None:
-        self.manual_seed(seed)
-        self.seed = seed
-
-    def __deepcopy__(self, memo: dict) -> SeededGenerator:
-        return self
-
-    def __repr__(self) -> str:
-        return f"torch.Generator().manual_seed({self.seed})"
 
 
 @dataclass(frozen=True)
@@ -125,14 +108,10 @@ def run_dropout(fn: Any, x: torch.Tensor, p: float, *, training: bool, generator
     for other in (again, a, b):
         if problem := _output_problem(other, x):
             return Dropped(problem, summary)
-    if x.numel() >= 20 and torch.equal(again, y):
-        return Dropped("two calls with the same generator zeroed the same elements: draw the mask from "
-                       "`generator` (e.g. torch.rand(x.shape, generator=generator)), not from a fixed seed",
-                       summary)
-    if not torch.equal(a, b):
-        return Dropped("two generators with the same seed gave different masks: draw from the generator you "
-                       "are given (torch.rand(..., generator=generator)), not from torch's global state",
-                       summary)
+    if problem := stream_problem(y, again, a, b, same=torch.equal, what="masks",
+                                 example="torch.rand(x.shape, generator=generator)",
+                                 global_state="torch's global generator", repeat_possible=x.numel() < 20):
+        return Dropped(problem, summary)
     return Dropped("", summary)
 
 

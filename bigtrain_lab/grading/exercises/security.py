@@ -17,39 +17,20 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from bigtrain_lab.grading.case_models import CaseModel, restore_parameters, snapshot_parameters
 from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Exercise, InputModified, register
 from bigtrain_lab.security.adversarial import fgsm
 
 
-class AttackedModel(nn.Module):
-    """A float64 classifier named for the learner; the runner checks it is left as it was."""
-
-    def __init__(self, description: str, net: nn.Module, *, train_mode: bool = False) -> None:
-        super().__init__()
-        self.description, self.net = description, net.double()
-        self.train(train_mode)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def __deepcopy__(self, memo: dict) -> AttackedModel:
-        return self
-
-    def extra_repr(self) -> str:
-        return self.description
-
-
 def run_fgsm(fn: Callable[..., Any], model: nn.Module, x: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> Any:
     """``fn(model, x, y, **kwargs)``; InputModified if the model (weights, grads, mode) or ``x`` changed."""
-    before = [p.detach().clone() for p in model.parameters()]
+    before = snapshot_parameters(model)
     mode, x_kept = model.training, x.clone()
     for p in model.parameters():
         p.grad = None
     out = fn(model, x, y, **kwargs)
     problems = []
-    if any(not torch.equal(a, p.detach()) for a, p in zip(before, model.parameters(), strict=True)):
-        problems.append("the model's parameters changed")
     if any(p.grad is not None for p in model.parameters()):
         problems.append("the model's parameters were left with .grad set (differentiate with respect to the "
                         "input only: torch.autograd.grad(loss, x_adv))")
@@ -58,10 +39,8 @@ def run_fgsm(fn: Callable[..., Any], model: nn.Module, x: torch.Tensor, y: torch
                         "mode as the caller set it)")
     if not torch.equal(x, x_kept):
         problems.append("x was changed in place (attack a copy)")
-    with torch.no_grad():
-        for a, p in zip(before, model.parameters(), strict=True):
-            p.copy_(a)
-            p.grad = None
+    if restore_parameters(model, before):
+        problems.insert(0, "the model's parameters changed")
     model.train(mode)
     if problems:
         x.copy_(x_kept)
@@ -69,17 +48,19 @@ def run_fgsm(fn: Callable[..., Any], model: nn.Module, x: torch.Tensor, y: torch
     return out
 
 
-def _models(rng: np.random.Generator) -> dict[str, AttackedModel]:
+def _models(rng: np.random.Generator) -> dict[str, CaseModel]:
+    """The attacked networks, in eval mode (as a caller attacks a deployed model)."""
     torch.manual_seed(int(rng.integers(2**31)))
-    return {
-        "mlp": AttackedModel("MLP 64 -> 32 (ReLU) -> 10 on digit rows in [0, 1]",
-                             nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))),
-        "cnn": AttackedModel("Conv2d(1, 4, 3) -> ReLU -> Flatten -> Linear(144, 10) on (1, 8, 8) images",
-                             nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))),
-        "dropout": AttackedModel("MLP 64 -> 32 -> Dropout(0.5) -> 10, in eval mode",
-                                 nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Dropout(0.5), nn.Linear(32, 10))),
-        "small": AttackedModel("Linear(3, 2) on rows in [-1, 1]", nn.Linear(3, 2)),
+    models = {
+        "mlp": CaseModel("MLP 64 -> 32 (ReLU) -> 10 on digit rows in [0, 1]",
+                         nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))),
+        "cnn": CaseModel("Conv2d(1, 4, 3) -> ReLU -> Flatten -> Linear(144, 10) on (1, 8, 8) images",
+                         nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))),
+        "dropout": CaseModel("MLP 64 -> 32 -> Dropout(0.5) -> 10, in eval mode",
+                             nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Dropout(0.5), nn.Linear(32, 10))),
+        "small": CaseModel("Linear(3, 2) on rows in [-1, 1]", nn.Linear(3, 2)),
     }
+    return {name: model.eval() for name, model in models.items()}
 
 
 def _fgsm_cases(rng: np.random.Generator) -> list[Case]:
