@@ -163,13 +163,23 @@ VIEWER_ALPHAS = (100.0, 10.0, 1.0, 0.3, 0.1)
 VIEWER_LOCAL_STEPS = (1, 2, 5, 10, 20)
 
 
+@lru_cache(maxsize=16)
+def _viewer_task(alpha: float, n_clients: int, seed: int) -> FederatedTask:
+    return federated_digits(n_clients, alpha, seed=seed)
+
+
+@lru_cache(maxsize=16)
+def _viewer_fedsgd(alpha: float, n_clients: int, rounds: int, lr: float, seed: int) -> FederatedRun:
+    return simulate(_viewer_task(alpha, n_clients, seed), rounds=rounds, lr=lr, seed=seed, algorithm="fedsgd")
+
+
 @lru_cache(maxsize=64)
 def _viewer_runs(alpha: float, local_steps: int, n_clients: int, rounds: int, lr: float, batch_size: int,
                  seed: int) -> tuple[FederatedTask, FederatedRun, FederatedRun]:
-    task = federated_digits(n_clients, alpha, seed=seed)
+    """The task, FedAvg's run and FedSGD's (which does not depend on the local steps: computed once per split)."""
+    task = _viewer_task(alpha, n_clients, seed)
     fedavg = simulate(task, rounds=rounds, local_steps=local_steps, lr=lr, batch_size=batch_size, seed=seed)
-    fedsgd = simulate(task, rounds=rounds, lr=lr, seed=seed, algorithm="fedsgd")
-    return task, fedavg, fedsgd
+    return task, fedavg, _viewer_fedsgd(alpha, n_clients, rounds, lr, seed)
 
 
 def viewer_data(alpha: float, local_steps: int, *, n_clients: int = 5, rounds: int = 20, lr: float = 0.5,
