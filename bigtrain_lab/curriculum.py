@@ -275,6 +275,20 @@ LESSONS: tuple[Lesson, ...] = (
                          full={"export_repeat_s": 0.5, "export_compile": True, "drift_windows": 12,
                                "load_requests": 600, "load_rates": (50, 100, 200, 400, 800), "load_configs": ((8, 2.0), (32, 2.0), (32, 5.0)),
                                "load_seconds": 15.0})),
+    Lesson(14, "Inside a large language model: tokens, positions, KV cache, attention, decoding, MoE",
+           "byte-level BPE from scratch against Hugging Face tokenizers, characters per token, char vs BPE TinyGPT in bits "
+           "per byte (and why perplexity does not compare across tokenizers); learned, sinusoidal, RoPE and ALiBi "
+           "positions past the trained length; the KV cache (identical tokens, tokens/s, bytes) and MQA / GQA; attention "
+           "by an online softmax over key blocks against SDPA and its memory; greedy, temperature, top-k, top-p and "
+           "repetition penalty; speculative decoding with a draft model; a top-k router with capacity and the Switch "
+           "balancing loss, dense vs MoE at equal active parameters; loss spikes, clipping, z-loss, QK-norm and Adam's beta2",
+           topics=(Topic("llm", "Inside a large language model", _nb("14_llm1_tokens_positions_attention"),
+                         ("TokenizerPlayground", "DecodingExplorer", "KVCacheCalculator")),),
+           extra_notebooks=(_nb("14_llm2_decoding_moe_stability"),),
+           exercises=("llm.bpe_merges", "llm.apply_rope", "llm.attention_step_with_kv_cache",
+                      "llm.online_softmax_attention", "llm.top_p_filter", "llm.topk_router"),
+           practice="14_inside_an_llm",
+           budget=Budget(fast={"placeholder": 0}, full={"placeholder": 1})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).

@@ -56,6 +56,7 @@ class Exercise:
     section: str  # the anchor, in the topic's lesson notebook, of the section that teaches it
     time_limit: float = 5.0  # seconds per case
     run: Runner | None = None  # None: each case is one call candidate(*case.args, **case.kwargs)
+    notebook: str | None = None  # another notebook of the topic's lesson that holds ``section`` (None: the topic's)
 
     @property
     def topic(self) -> str:
@@ -63,8 +64,9 @@ class Exercise:
 
     @property
     def lesson(self) -> str:
-        """``notebooks/NN_name.ipynb#section``: the topic's notebook comes from the curriculum manifest."""
-        return f"{curriculum.topic(self.topic).notebook}#{self.section}"
+        """``notebooks/NN_name.ipynb#section``: the topic's notebook from the curriculum manifest, unless the
+        exercise names another notebook of the same lesson (a topic taught over two notebooks)."""
+        return f"{self.notebook or curriculum.topic(self.topic).notebook}#{self.section}"
 
 
 class UnknownExerciseError(LookupError):
@@ -81,6 +83,8 @@ def register(exercise: Exercise) -> Exercise:
     if not (sep and topic and name):
         raise ValueError(f"exercise id must look like 'topic.name', got {exercise.id!r}")
     curriculum.topic(topic)  # ValueError naming the topics when the manifest has no such topic
+    if exercise.notebook is not None and exercise.notebook not in curriculum.lesson_of_topic(topic).notebooks:
+        raise ValueError(f"{exercise.id}: notebook {exercise.notebook!r} is not a notebook of the lesson of {topic!r}")
     if exercise.id in _REGISTRY:
         raise ValueError(f"exercise id {exercise.id!r} is already registered")
     _REGISTRY[exercise.id] = exercise
