@@ -247,6 +247,55 @@ def test_sample_on_a_bigram_table():
         sample(model, torch.tensor([[0]]), -1)
 
 
+class PrefixSum(torch.nn.Module):
+    """A model that sees its whole context (logits = table[last token] + (sum of the context's embeddings) W)
+    and takes a KV cache like LLM: the cache stores the embeddings, so a wrong crop changes the logits.
+    Integer embeddings and quarter-integer weights keep every sum exact: with or without the cache the
+    logits are bitwise equal."""
+
+    def __init__(self, V=6, E=3, seed=0, block_size=None):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.config = type("Config", (), {"n_layer": 1, "block_size": block_size})()
+        self.emb = torch.randint(-2, 3, (V, E), generator=gen).float()
+        self.w = torch.randint(-2, 3, (E, V), generator=gen).float() / 4
+        self.table = torch.randint(-4, 5, (V, V), generator=gen).float() / 2
+        self.fed = 0  # tokens fed through forward, all calls together
+
+    def forward(self, idx, targets=None, *, cache=None):
+        self.fed += idx.numel()
+        x = self.emb[idx]
+        if cache is not None:
+            keys, _ = cache.update(0, x.unsqueeze(1), x.unsqueeze(1))
+            x = keys.squeeze(1)
+        sums = x.cumsum(1)[:, -idx.size(1):]
+        return self.table[idx] + sums @ self.w, None
+
+
+def test_the_kv_cache_path_gives_the_same_tokens_with_fewer_tokens_fed():
+    prompt = torch.tensor([[1, 2, 3]])
+    cached, plain = PrefixSum(), PrefixSum()
+    a = sample(cached, prompt, 12, generator=torch.Generator().manual_seed(0))
+    b = sample(plain, prompt, 12, generator=torch.Generator().manual_seed(0), use_cache=False)
+    assert torch.equal(a, b)
+    assert cached.fed == 3 + 11 and plain.fed == sum(range(3, 15))
+    # speculative decoding rolls the caches back to the accepted tokens after every round
+    target, draft = PrefixSum(seed=0), PrefixSum(seed=1)
+    a, stats_a = speculative_decode(target, draft, prompt, 20, gamma=3, generator=torch.Generator().manual_seed(1))
+    fed_cached = target.fed
+    b, stats_b = speculative_decode(PrefixSum(seed=0), PrefixSum(seed=1), prompt, 20, gamma=3,
+                                    generator=torch.Generator().manual_seed(1), use_cache=False)
+    assert torch.equal(a, b) and stats_a.accepted_per_round == stats_b.accepted_per_round
+    assert 0 < stats_a.accepted < stats_a.drafted  # some rejections: the rollback was exercised
+    # each round feeds the target its g draft tokens and the token verified last round: nothing twice
+    assert fed_cached == 3 + stats_a.drafted + stats_a.target_calls - 1
+    # past the block size the window slides: the cache is bypassed, the tokens are the same
+    small = PrefixSum(block_size=8)
+    a = sample(small, prompt, 12, generator=torch.Generator().manual_seed(2))
+    b = sample(PrefixSum(block_size=8), prompt, 12, generator=torch.Generator().manual_seed(2), use_cache=False)
+    assert torch.equal(a, b)
+
+
 # ------------------------------------------------------------------------------ speculative decoding
 
 

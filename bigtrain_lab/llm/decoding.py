@@ -36,6 +36,7 @@ distribution of the next few tokens, and ``chi_square_gof`` tests observed count
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -213,20 +214,57 @@ def _last_logits(model: Any, idx: torch.Tensor, block_size: int | None, last: in
     return logits[:, -last:, :].float()
 
 
-def _cache_factory(model: Any) -> Callable[[], Any] | None:
-    """A function that makes an empty KV cache for ``model`` when it is a ``bigtrain_lab.llm.model.LLM``."""
+def _takes_cache(model: Any) -> bool:
+    """True for a model whose forward takes ``cache=`` and has ``config.n_layer`` (``bigtrain_lab.llm.model.LLM``)."""
+    forward = getattr(model, "forward", None)
+    if forward is None or getattr(getattr(model, "config", None), "n_layer", None) is None:
+        return False
     try:
-        from bigtrain_lab.llm.model import LLM
-    except ImportError:  # model.py not there
-        return None
-    if not isinstance(model, LLM):
-        return None
-    new_cache = getattr(model, "new_cache", None)
-    if callable(new_cache):
-        return new_cache
-    from bigtrain_lab.llm.kv_cache import KVCache
+        return "cache" in inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return False
 
-    return lambda: KVCache()
+
+class _Forward:
+    """Logits of the last positions of a growing (and, in speculative decoding, rolled-back) sequence.
+
+    Without a cache: one forward over the sequence cropped to the block size. With one (``use_cache`` and a
+    model whose forward takes ``cache=``), the cache holds the keys / values of a prefix of the last sequence
+    seen; each call crops it to the prefix the new sequence shares (dropping rejected draft tokens) and feeds
+    only the tokens after it. A sequence longer than the block size falls back to the cropped full forward.
+    """
+
+    def __init__(self, model: Any, use_cache: bool):
+        self.model = model
+        self.block_size = _block_size(model)
+        self.cache = None
+        if use_cache and _takes_cache(model):
+            from bigtrain_lab.llm.kv_cache import KVCache
+
+            self.cache = KVCache(int(model.config.n_layer))
+        self.seen = torch.zeros(1, 0, dtype=torch.long)  # the tokens whose keys / values the cache holds
+        self.calls = 0
+
+    def __call__(self, seq: torch.Tensor, last: int = 1) -> torch.Tensor:
+        """Float32 logits ``(B, last, V)`` of the last ``last`` positions of ``seq (B, L)``."""
+        self.calls += 1
+        length = seq.size(1)
+        if self.cache is None or (self.block_size is not None and length > self.block_size):
+            return _last_logits(self.model, seq, self.block_size, last)
+        n = min(self.cache.length, length - last)
+        if self.seen.shape[0] != seq.shape[0] or self.seen.device != seq.device:
+            n = 0
+        else:
+            n = min(n, self.seen.size(1))
+            same = (self.seen[:, :n] == seq[:, :n]).all(dim=0)
+            if not bool(same.all()):
+                n = int(same.long().argmin())  # the first position where they differ
+        if n < self.cache.length:
+            self.cache.crop(n)
+        out = self.model(seq[:, n:], cache=self.cache)
+        logits = out[0] if isinstance(out, tuple) else out
+        self.seen = seq
+        return logits[:, -last:, :].float()
 
 
 def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -249,22 +287,13 @@ def sample(model: Any, idx: torch.Tensor, n: int, *, temperature: float = 1.0, t
     """
     idx = _check_idx(idx)
     _check_count("n", n, 0)
-    block_size = _block_size(model)
-    make_cache = _cache_factory(model) if use_cache else None
+    forward = _Forward(model, use_cache)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
     try:
-        cache = None
         for _ in range(n):
-            if make_cache is not None and (block_size is None or idx.size(1) <= block_size):
-                if cache is None:
-                    cache = make_cache()
-                    logits = model(idx, cache=cache)[0][:, -1, :].float()
-                else:
-                    logits = model(idx[:, -1:], cache=cache)[0][:, -1, :].float()
-            else:
-                logits = _last_logits(model, idx, block_size)[:, -1, :]
+            logits = forward(idx)[:, -1, :]
             probs = next_token_distribution(logits, temperature=temperature, top_k=top_k, top_p=top_p,
                                             repetition_penalty=repetition_penalty, previous=idx)
             idx = torch.cat([idx, _draw(probs, generator)], dim=1)
@@ -339,8 +368,8 @@ def verify_draft(p: torch.Tensor, q: torch.Tensor, drafted: torch.Tensor, *,
 @torch.no_grad()
 def speculative_decode(target: Any, draft: Any, idx: torch.Tensor, n: int, *, gamma: int = 4,
                        temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                       generator: torch.Generator | None = None, verify: Verify = verify_draft
-                       ) -> tuple[torch.Tensor, SpeculativeStats]:
+                       generator: torch.Generator | None = None, verify: Verify = verify_draft,
+                       use_cache: bool = True) -> tuple[torch.Tensor, SpeculativeStats]:
     """Generate ``n`` tokens after ``idx (1, T)`` with speculative sampling; returns ``((1, T + n), stats)``.
 
     Each round: the draft proposes ``g = min(gamma, tokens still wanted - 1)`` tokens, one draft forward each;
@@ -351,20 +380,23 @@ def speculative_decode(target: Any, draft: Any, idx: torch.Tensor, n: int, *, ga
     exactly as ``sample(target, idx, n, ...)`` with those settings (temperature 0: the same tokens as greedy
     decoding of the target) as long as the sequence fits in the target's block size; beyond it, contexts
     are cropped to the last ``block_size`` tokens of each forward. Both models need the same vocabulary;
-    batch size 1. ``verify`` is replaceable to study wrong acceptance rules.
+    batch size 1. With ``use_cache``, a model whose forward takes ``cache=`` (``LLM``) keeps a KV cache that
+    is cropped back to the accepted tokens after each round. ``verify`` is replaceable, to study wrong
+    acceptance rules.
     """
     idx = _check_idx(idx)
     if idx.size(0) != 1:
         raise ValueError(f"speculative_decode works on one sequence (batch 1), got batch {idx.size(0)}")
     _check_count("n", n, 0)
     _check_count("gamma", gamma, 1)
-    t_block, d_block = _block_size(target), _block_size(draft)
+    t_block = _block_size(target)
     if t_block is not None and gamma + 1 > t_block:
         raise ValueError(f"gamma + 1 = {gamma + 1} positions must fit in the target's block size {t_block}")
 
     def dist(logits: torch.Tensor) -> torch.Tensor:
         return next_token_distribution(logits, temperature=temperature, top_k=top_k, top_p=top_p)
 
+    target_forward, draft_forward = _Forward(target, use_cache), _Forward(draft, use_cache)
     stats = SpeculativeStats()
     models = [m for m in (target, draft) if hasattr(m, "eval")]
     modes = [m.training for m in models]
@@ -375,11 +407,11 @@ def speculative_decode(target: Any, draft: Any, idx: torch.Tensor, n: int, *, ga
             g = min(gamma, n - stats.generated - 1)
             seq, qs = idx, []
             for _ in range(g):
-                q = dist(_last_logits(draft, seq, d_block)[0, -1])
+                q = dist(draft_forward(seq)[0, -1])
                 qs.append(q)
                 seq = torch.cat([seq, _draw(q.unsqueeze(0), generator).to(seq.device)], dim=1)
             stats.draft_calls += g
-            p = dist(_last_logits(target, seq, t_block, last=g + 1)[0])  # (g + 1, V)
+            p = dist(target_forward(seq, last=g + 1)[0])  # (g + 1, V)
             stats.target_calls += 1
             q = torch.stack(qs) if qs else p.new_zeros(0, p.size(-1))
             tokens, accepted = verify(p, q, seq[0, idx.size(1):], generator=generator)
