@@ -351,6 +351,59 @@ def _federated_viewer():
     return FederatedViewer(alpha=0.1, local_steps=10, n_clients=3, rounds=8)
 
 
+@lru_cache(maxsize=1)
+def tiny_tokenizers() -> dict[int, Any]:
+    """Byte-level BPE tokenizers at 256 (bytes only), 300, 350 and 400 tokens, trained on 8,000 characters of the
+    corpus (one training run; the smaller ones are its prefixes, which is what training to them gives)."""
+    from bigtrain_lab.data import load_text_corpus
+    from bigtrain_lab.llm.bpe import train_bpe
+
+    corpus = load_text_corpus(max_chars=8000)
+    largest = train_bpe(corpus.decode(corpus.train), 400)
+    return {v: largest.prefix(v - 256) for v in (256, 300, 350, 400)}
+
+
+@lru_cache(maxsize=1)
+def tiny_lm() -> tuple[Any, Callable[[str], list[int]], Callable[[Any], str]]:
+    """An untrained one-layer TinyGPT over the 100 printable ASCII characters, with its encode and decode."""
+    import string
+
+    import torch
+
+    from bigtrain_lab.models import GPTConfig, TinyGPT
+
+    chars = string.printable
+    lookup = {c: i for i, c in enumerate(chars)}
+
+    def encode(text: str) -> list[int]:
+        return [lookup[c] for c in text]
+
+    def decode(ids: Any) -> str:
+        return "".join(chars[int(i)] for i in ids)
+
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=len(chars), block_size=32, n_layer=1, n_head=2, n_embd=16)).eval()
+    return model, encode, decode
+
+
+def _tokenizer_playground():
+    from bigtrain_lab.widgets.llm import TokenizerPlayground
+
+    return TokenizerPlayground(tiny_tokenizers(), text="def f(x):\n    return x  # café", vocab_size=350)
+
+
+def _decoding_explorer():
+    from bigtrain_lab.widgets.llm import DecodingExplorer
+
+    return DecodingExplorer(*tiny_lm(), prompt="def ", temperature=0.8, n_samples=2, max_new_tokens=10, show=12)
+
+
+def _kv_cache_calculator():
+    from bigtrain_lab.widgets.llm import KVCacheCalculator
+
+    return KVCacheCalculator("Llama-2-7B")
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -412,6 +465,14 @@ CASES: dict[str, WidgetCase] = {
                                lesson="12_differential_privacy"),
     "federated_viewer": WidgetCase("bigtrain_lab.widgets.federated:FederatedViewer", _federated_viewer,
                                    lesson="12_federated_learning"),
+    "tokenizer_playground": WidgetCase("bigtrain_lab.widgets.llm:TokenizerPlayground", _tokenizer_playground,
+                                       values={"text": ["東京 naïve", "", "x = 1\n"]},
+                                       lesson="14_llm1_tokens_positions_attention"),
+    "decoding_explorer": WidgetCase("bigtrain_lab.widgets.llm:DecodingExplorer", _decoding_explorer,
+                                    values={"prompt": ["import os", "é", "def "]},
+                                    lesson="14_llm2_decoding_moe_stability"),
+    "kv_cache_calculator": WidgetCase("bigtrain_lab.widgets.llm:KVCacheCalculator", _kv_cache_calculator,
+                                      lesson="14_llm1_tokens_positions_attention"),
 }
 
 
