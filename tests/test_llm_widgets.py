@@ -34,7 +34,7 @@ def test_token_label_shows_whitespace_and_split_characters():
     assert token_label(b" the") == "·the"
     assert token_label(b"\n\t") == "↵→"
     assert token_label("é".encode()) == "é"
-    assert token_label("東".encode()[:2]) == "<e6 9d>"
+    assert token_label("東".encode()[:2]) == "‹e6 9d›"
 
 
 def test_tokenize_view_counts_and_ids():
@@ -49,7 +49,7 @@ def test_tokenize_view_counts_and_ids():
     assert d["round_trip"] is True
     # the labels are the tokens' bytes: put together they are the text again (whitespace made visible)
     shown = "".join(d["labels"])
-    assert "<" in shown  # 東京 is cut into bytes at this small vocabulary
+    assert "‹" in shown  # 東京 is cut into bytes at this small vocabulary
     assert d["vocab_sizes"] == [256, 300, 350, 400]
     assert d["counts"][0] == d["n_bytes"]  # 256 tokens: one per byte
     assert d["counts"][2] == d["n_tokens"]

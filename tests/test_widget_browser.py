@@ -80,6 +80,7 @@ DRIVES = {d.case: d for d in (
     Drive("regularization_explorer", "step", "weight decay", "1"),
     Drive("epsilon_dial", "step", "epsilon", "8"),
     Drive("batching_explorer", "step", "arrival rate (req/s)", "800", (("arrival rate (req/s)", r"at (\d+) req/s"),)),
+    Drive("kv_cache_calculator", "step", "context (tokens)", "32768", (("context (tokens)", r"at (\d+) tokens"),)),
 )}
 
 #: broken widgets of tests/test_widget_conformance.py, in the same session: the checks must reject them

@@ -55,15 +55,15 @@ SAMPLE_TEXT = 'def greet(name):\n    return f"Hello, {name}!"  # naïve café, �
 
 def token_label(piece: bytes) -> str:
     """How a token's bytes are shown: the text when they are whole UTF-8 characters, with whitespace made visible
-    (space ``·``, newline ``↵``, tab ``→``), else their hex (``<e6 9d>``: part of a multi-byte character).
+    (space ``·``, newline ``↵``, tab ``→``), else their hex (``‹e6 9d›``: part of a multi-byte character).
 
     >>> token_label(b" the"), token_label(b"\\n"), token_label("東".encode()[:2])
-    ('·the', '↵', '<e6 9d>')
+    ('·the', '↵', '‹e6 9d›')
     """
     try:
         text = piece.decode("utf-8")
     except UnicodeDecodeError:
-        return "<" + " ".join(f"{b:02x}" for b in piece) + ">"
+        return "‹" + " ".join(f"{b:02x}" for b in piece) + "›"
     return text.replace(" ", "·").replace("\n", "↵").replace("\t", "→")
 
 
@@ -258,8 +258,8 @@ def decoding_view(model: torch.nn.Module, encode: Callable[[str], Sequence[int]]
     h0, h1 = entropy(before), entropy(after)
     shown_settings = (f"temperature {temperature:.2f}, top-k {top_k or 'off'}, top-p {top_p:.2f}, "
                       f"repetition penalty {repetition_penalty:.2f}")
-    rows = "".join(f"<li><code>{html.escape(prompt)}</code><b><code>{html.escape(s)}</code></b></li>"
-                   for s in samples)
+    rows = "".join(f"<li style='white-space:pre-wrap;font-family:monospace'>{html.escape(prompt)}"
+                   f"<b>{html.escape(s)}</b></li>" for s in samples)
     summary = (f'<div class="bt-decoding">{shown_settings}: <b>{kept} of {vocab} tokens</b> can be drawn; '
                f"entropy {h1:.2f} nats (model: {h0:.2f}); most likely next token "
                f"<code>{html.escape(labels[0])}</code> {float(before[top_ids[0]]):.3f} → "
@@ -451,7 +451,7 @@ class KVCacheCalculator(widgets.VBox):
         style = {"description_width": "initial"}
         self.preset = widgets.Dropdown(options=[*KV_PRESETS, "custom"], value=preset, description="preset",
                                        layout=widgets.Layout(width="300px"))
-        self.dtype = widgets.Dropdown(options=list(DTYPES), value=dtype, description="element",
+        self.dtype = widgets.Dropdown(options=list(DTYPES), value=dtype, description="dtype",
                                       layout=widgets.Layout(width="240px"))
         self.n_layer = widgets.IntSlider(value=p["n_layer"], min=1, max=128, description="layers",
                                          continuous_update=False, style=style, layout=widgets.Layout(width="400px"))
