@@ -250,3 +250,22 @@ def test_moe_mlp_bad_config_and_active_parameters():
     per_expert = sum(p.numel() for p in GPTMLP(GPTConfig(n_embd=8, n_head=1)).parameters())
     assert sum(p.numel() for p in layer.parameters()) == 4 * per_expert + 8 * 4
     assert active_parameters(layer) == per_expert + 8 * 4
+
+
+def test_llm_with_moe_layers_trains_its_router():
+    from bigtrain_lab.llm.model import LLM, LLMConfig
+
+    torch.manual_seed(0)
+    cfg = LLMConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, n_experts=4, expert_top_k=2)
+    model = LLM(cfg)
+    moe_layers = [m for m in model.modules() if isinstance(m, MoEMLP)]
+    assert len(moe_layers) == 2
+    idx = torch.randint(0, 11, (3, 8))
+    _, loss = model(idx, idx)
+    loss.backward()
+    assert all(m.router.weight.grad.abs().sum() > 0 for m in moe_layers)
+    assert all(m.last_stats["expert_load"].sum().item() == 3 * 8 * 2 for m in moe_layers)
+    dense = LLM(LLMConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8))
+    assert active_parameters(dense) == sum(p.numel() for p in dense.parameters())
+    per_expert = sum(p.numel() for p in moe_layers[0].experts[0].parameters())
+    assert active_parameters(model) == sum(p.numel() for p in model.parameters()) - 2 * 2 * per_expert

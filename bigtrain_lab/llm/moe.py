@@ -152,7 +152,8 @@ class MoEMLP(nn.Module):
     kept experts' outputs (0 if all were dropped). ``aux``: ``"balance"`` (the Switch loss, a tensor),
     ``"router_z"`` (a tensor), ``"dropped_fraction"`` (float: dropped / all assignments), ``"expert_load"``
     ((E,) int64: assignments that chose each expert, before capacity), ``"kept_load"`` ((E,) int64: those it
-    processed) and ``"capacity"`` (int).
+    processed) and ``"capacity"`` (int). ``last_stats`` keeps the last forward's balance loss (a float) and
+    counts (no tensors with a graph): what a training loop's per-step hook reads, layer by layer.
     """
 
     def __init__(self, config: Any):
@@ -167,6 +168,7 @@ class MoEMLP(nn.Module):
         self.router = nn.Linear(n_embd, self.n_experts, bias=False)
         self.experts = nn.ModuleList(_ExpertMLP(n_embd, config.bias, config.dropout)
                                      for _ in range(self.n_experts))
+        self.last_stats: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         if x.dim() != 3:
@@ -195,6 +197,8 @@ class MoEMLP(nn.Module):
             "kept_load": kept_load,
             "capacity": capacity,
         }
+        self.last_stats = {"balance": aux["balance"].item(),
+                           **{name: aux[name] for name in ("dropped_fraction", "expert_load", "kept_load", "capacity")}}
         return y.view(shape), aux
 
 
