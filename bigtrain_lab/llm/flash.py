@@ -18,7 +18,8 @@ the backward pass; this module is the algorithm in PyTorch, not the fused kernel
 * ``online_softmax_states`` / ``online_softmax``: the recurrence on one row of numbers.
 * ``naive_attention``: the textbook version that materialises the ``(L, S)`` scores.
 * ``online_softmax_attention``: attention by the online softmax over key blocks (THE EXERCISE REFERENCE).
-* ``LargestNewTensor``: a ``TorchDispatchMode`` that records the largest tensor any operator creates.
+* ``LargestNewTensor``: ``LiveTensorPeak`` (a ``TorchDispatchMode``) that also records the largest tensor any
+  operator creates: the check that an ``(L, S)`` matrix never existed.
 * ``peak_memory`` / ``attention_memory``: peak bytes (and seconds) of naive, tiled and torch's SDPA per length.
 
 Shapes follow ``torch.nn.functional.scaled_dot_product_attention``: queries ``(..., L, E)``, keys
@@ -193,8 +194,10 @@ class LargestNewTensor(LiveTensorPeak):
 
 
 def _allocator_peak(fn: Callable[[], Any]) -> int:
-    """Peak bytes the CPU allocator held for allocations made inside ``fn()`` (torch.profiler's memory
-    events, which also see the buffers a kernel allocates for itself)."""
+    """Peak bytes the CPU allocator held for allocations made inside ``fn()``: torch.profiler's allocation
+    events (``profile_memory=True``) carry the allocator's running total, and they also see the buffers a
+    kernel allocates for itself. Reads them through the profiler's event tree (``experimental_event_tree``,
+    a semi-private API of torch 2.x)."""
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # else the profiler prints "USDT: profiler_start" on stderr
     from torch.profiler import ProfilerActivity, profile
 
