@@ -77,6 +77,12 @@ def test_wire_round_trips_data_and_keeps_dtypes():
     assert torch.equal(seq[0].weight, value[7][0].weight)
 
 
+def test_wire_carries_bytes_as_bytes():  # llm.bpe_merges answers with pairs of byte strings
+    value = [(b"a", b"\xc3\xa9"), (b"", bytes(range(256)))]
+    back = wire.decode(wire.encode(value))
+    assert back == value and all(type(part) is bytes for pair in back for part in pair)
+
+
 def test_wire_never_unpickles_and_rebuilds_only_allowed_kinds(tmp_path):
     class Custom:
         def __repr__(self):

@@ -1,6 +1,6 @@
 """A data-only codec between the grader and a learner's kernel: nothing sent either way is ever unpickled.
 
-A value becomes one ``.npz`` blob: a JSON manifest (the structure: None, bools, numbers, strings, lists,
+A value becomes one ``.npz`` blob: a JSON manifest (the structure: None, bools, numbers, strings, bytes, lists,
 tuples, dicts with string keys) whose array leaves name entries of the archive, read back with
 ``np.load(allow_pickle=False)``. Tensors travel as their NumPy values plus a dtype tag (bfloat16 as its
 exact float32 values). A few objects travel as *kinds*: a name and data-only state, rebuilt on the other
@@ -92,6 +92,8 @@ class _Writer:
         t = type(v)
         if v is None or t is bool or t is str:
             return v
+        if t is bytes:
+            return {"t": "bytes", "v": v.hex()}
         if t is int:
             return v if abs(v) < 2**53 else {"t": "int", "v": str(v)}
         if t is float:
@@ -226,6 +228,11 @@ class _Reader:
             return float(n["v"])
         if t == "int":
             return int(n["v"])
+        if t == "bytes":
+            try:
+                return bytes.fromhex(n["v"])
+            except (TypeError, ValueError) as e:
+                raise WireError("malformed bytes") from e
         if t == "nd":
             return self.array(n["k"]).copy()
         if t == "np":
