@@ -51,7 +51,7 @@ import torch
 from bigtrain_lab.grading import probe
 from bigtrain_lab.grading.exercises.optim import tensor_close
 from bigtrain_lab.grading.registry import Case, Exercise, InputModified, register
-from bigtrain_lab.grading.sandbox import clone_inputs, describe, same_value
+from bigtrain_lab.grading.sandbox import clone_inputs, describe, plain, same_value
 from bigtrain_lab.llm.bpe import bpe_merges
 from bigtrain_lab.llm.decoding import top_p_filter
 from bigtrain_lab.llm.flash import online_softmax_attention
@@ -172,8 +172,9 @@ def run_rope(fn: Callable[..., Any], x: torch.Tensor, positions: torch.Tensor, *
     out = fn(x, positions, base=base)
     if probe_pairs is None:
         return out
+    out = plain(out)  # read as data, as the comparator would (a tensor subclass's methods are not consulted)
     q, k, m, n, s = (probe_pairs[key] for key in ("q", "k", "m", "n", "s"))
-    rotated = [fn(t, pos, base=base) for t, pos in ((q, m), (k, n), (q, m + s), (k, n + s))]
+    rotated = [plain(fn(t, pos, base=base)) for t, pos in ((q, m), (k, n), (q, m + s), (k, n + s))]
     for value in (out, *rotated):
         if problem := _rotated_problem(value, x if value is out else q):
             return Rotated(out, math.nan, s, problem)
@@ -310,8 +311,8 @@ def run_kv_steps(fn: Callable[..., Any], q: torch.Tensor, k: torch.Tensor, v: to
     for i, n_new in enumerate(steps):
         past = 0 if cache is None else cache["k"].shape[-2]
         kept = None if cache is None else clone_inputs(dict(cache))
-        result = fn(q[..., start:start + n_new, :], k[..., start:start + n_new, :], v[..., start:start + n_new, :],
-                    cache)
+        result = plain(fn(q[..., start:start + n_new, :], k[..., start:start + n_new, :],
+                          v[..., start:start + n_new, :], cache))
         if cache is not None and not same_value(dict(cache), kept):
             raise InputModified(f"step {i + 1} changed the cache it was handed (its dict or its tensors): build a "
                                 "new dict {'k': torch.cat((cache['k'], k_new), -2), 'v': ...} and return it")
@@ -449,7 +450,7 @@ def run_online_softmax(fn: Callable[..., Any], q: torch.Tensor, k: torch.Tensor,
         return Attended(fn(*args, **kwargs), None, (), "", "", score_limit)
     out, numel, shape, op, ops = (traced or attention_trace)(fn, args, kwargs)
     fused = next((name for name in ops if name.startswith(_FUSED)), "")
-    return Attended(out, int(numel), tuple(shape), str(op), fused, score_limit)
+    return Attended(plain(out), int(numel), tuple(shape), str(op), fused, score_limit)
 
 
 def _attended_compare(got: Any, expected: Attended) -> str | None:
