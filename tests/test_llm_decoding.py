@@ -409,3 +409,22 @@ def test_chi_square_gof():
     assert chi_square_gof(torch.tensor([80, 10, 10, 0]), probs).p_value < 1e-6
     with pytest.raises(ValueError):
         chi_square_gof(torch.tensor([1, 2]), probs)
+
+
+def test_on_the_llm_with_its_kv_cache():
+    from bigtrain_lab.llm.model import LLM, LLMConfig
+
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=17, block_size=12, n_head=2)
+    big, small = LLM(LLMConfig(n_layer=2, n_embd=32, **cfg)), LLM(LLMConfig(n_layer=1, n_embd=16, **cfg))
+    prompt = torch.tensor([[3, 1, 4]])
+    for use_cache in (True, False):  # 3 + 15 > block_size 12: the window slides past the cache too
+        ours = sample(big, prompt, 15, temperature=0.9, generator=torch.Generator().manual_seed(5), use_cache=use_cache)
+        theirs = big.generate(prompt, 15, temperature=0.9, generator=torch.Generator().manual_seed(5),
+                              use_cache=use_cache)
+        assert torch.equal(ours, theirs)
+    greedy = big.generate(prompt, 8, temperature=0.0)
+    for use_cache in (True, False):
+        out, stats = speculative_decode(big, small, prompt, 8, gamma=3, temperature=0.0, use_cache=use_cache)
+        assert torch.equal(out, greedy) and stats.generated == 8
+    assert big.training and small.training  # modes restored

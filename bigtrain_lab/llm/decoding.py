@@ -267,6 +267,14 @@ class _Forward:
         return logits[:, -last:, :].float()
 
 
+def _eval_mode(model: Any) -> Callable[[], None]:
+    """Switch a module in training mode to eval mode (no dropout while sampling); returns the undo."""
+    if isinstance(model, torch.nn.Module) and model.training:
+        model.eval()
+        return lambda: model.train(True)
+    return lambda: None
+
+
 def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """One token id per row of ``probs (B, V)``: ``(B, 1)`` int64."""
     return torch.multinomial(probs, 1, generator=generator)
@@ -288,9 +296,7 @@ def sample(model: Any, idx: torch.Tensor, n: int, *, temperature: float = 1.0, t
     idx = _check_idx(idx)
     _check_count("n", n, 0)
     forward = _Forward(model, use_cache)
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
+    restore = _eval_mode(model)
     try:
         for _ in range(n):
             logits = forward(idx)[:, -1, :]
@@ -298,8 +304,7 @@ def sample(model: Any, idx: torch.Tensor, n: int, *, temperature: float = 1.0, t
                                             repetition_penalty=repetition_penalty, previous=idx)
             idx = torch.cat([idx, _draw(probs, generator)], dim=1)
     finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
+        restore()
     return idx
 
 
@@ -398,10 +403,7 @@ def speculative_decode(target: Any, draft: Any, idx: torch.Tensor, n: int, *, ga
 
     target_forward, draft_forward = _Forward(target, use_cache), _Forward(draft, use_cache)
     stats = SpeculativeStats()
-    models = [m for m in (target, draft) if hasattr(m, "eval")]
-    modes = [m.training for m in models]
-    for m in models:
-        m.eval()
+    restore_target, restore_draft = _eval_mode(target), _eval_mode(draft)
     try:
         while stats.generated < n:
             g = min(gamma, n - stats.generated - 1)
@@ -421,8 +423,8 @@ def speculative_decode(target: Any, draft: Any, idx: torch.Tensor, n: int, *, ga
             stats.accepted_per_round.append(accepted)
             stats.generated += tokens.numel()
     finally:
-        for m, mode in zip(models, modes, strict=True):
-            m.train(mode)
+        restore_target()
+        restore_draft()
     return idx, stats
 
 
@@ -445,9 +447,7 @@ def exact_continuation_distribution(model: Any, idx: torch.Tensor, k: int = 2, *
         raise ValueError(f"idx must be one prompt (batch 1), got batch {idx.size(0)}")
     _check_count("k", k, 1)
     block_size = _block_size(model)
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
+    restore = _eval_mode(model)
     try:
         joint = torch.ones(1, dtype=torch.float64)
         prefixes = torch.zeros(1, 0, dtype=torch.long, device=idx.device)  # (V^j, j)
@@ -466,8 +466,7 @@ def exact_continuation_distribution(model: Any, idx: torch.Tensor, k: int = 2, *
                                   torch.arange(V, device=idx.device).repeat(prefixes.size(0)).unsqueeze(1)], dim=1)
         return joint.reshape((V,) * k)
     finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
+        restore()
 
 
 @dataclass
