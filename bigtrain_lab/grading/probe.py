@@ -117,8 +117,39 @@ def resume_training(fn: Any, role: str, config: dict) -> dict:
                            f"something that is not a tensor or plain data ({why[:200]})"}
 
 
+@_dispatched
+def attention_trace(fn: Any, args: Sequence[Any], kwargs: dict) -> tuple:
+    """``fn(*args, **kwargs)`` under a ``TorchDispatchMode``: ``(output, numel, shape, operator)`` of the largest
+    tensor an operator created (new storage only: views and in-place results are not counted; numel 0 when
+    none) and the sorted names of the operators that ran. Uses torch only, so that a probe operation can run
+    it where the candidate lives. The memory check of ``llm.online_softmax_attention``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    largest: dict[str, Any] = {"numel": 0, "shape": (), "op": ""}
+    ops: set[str] = set()
+
+    class _Trace(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
+                      if isinstance(t, torch.Tensor)}
+            out = func(*args, **kwargs)
+            name = str(func.overloadpacket.__name__)
+            ops.add(name)
+            for t in tree_flatten(out)[0]:
+                if (isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs
+                        and t.numel() > largest["numel"]):
+                    largest.update(numel=t.numel(), shape=tuple(t.shape), op=name)
+            return out
+
+    with _Trace():
+        out = fn(*args, **dict(kwargs))
+    return out, largest["numel"], largest["shape"], largest["op"], sorted(ops)
+
+
 #: The operations a kernel-side agent may run, by name.
 OPERATIONS: dict[str, Callable[..., Any]] = {
     f.__name__: f.__wrapped__ for f in (module_facts, forward, assign, forward_backward, call_method, run_ring,
-                                    resume_training)
+                                    resume_training, attention_trace)
 }

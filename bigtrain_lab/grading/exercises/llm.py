@@ -21,11 +21,13 @@ decoding, moe), each checked there against a library or a hand example.
   first keys), no mask, a cache appended in place, new keys before old ones and 1/sqrt(Ev) all fail.
 - ``llm.online_softmax_attention(q, k, v, *, block_size, causal=False)``: equal to SDPA (top-left causal or
   not) within rounding, block sizes that do and do not divide S, 1 and larger than S; ValueError for
-  ``block_size < 1``. The runner calls the candidate under a ``TorchDispatchMode`` (``attention_trace``: the
-  largest tensor any operator creates, as ``bigtrain_lab.llm.flash.LargestNewTensor`` measures it) and, on cases whose q / k / v / output and ``(L, block)`` pieces are far smaller
-  than ``L * S``, rejects any operator that creates a tensor of ``L * S`` elements or more (the score matrix
-  of one batch-head), and any call of torch's fused SDPA. Full scores, a first pass for the row max, no
-  rescaling of the accumulator, a dropped last block and a bottom-right causal mask all fail.
+  ``block_size < 1``. The runner calls the candidate under a ``TorchDispatchMode`` (``probe.attention_trace``,
+  run where the candidate lives: the largest tensor any operator creates, as
+  ``bigtrain_lab.llm.flash.LargestNewTensor`` measures it) and, on cases whose q / k / v / output and
+  ``(L, block)`` pieces are far smaller than ``L * S``, rejects any operator that creates a tensor of
+  ``L * S`` elements or more (the score matrix of one batch-head), and any call of torch's fused SDPA. Full
+  scores, a first pass for the row max, no rescaling of the accumulator, a dropped last block and a
+  bottom-right causal mask all fail.
 - ``llm.top_p_filter(logits, p)``: the logits with every token outside the nucleus at ``-inf``: the kept set
   must be exactly the reference's, the kept values the input's. Cases are drawn so that no cumulative sum
   comes within 1e-4 of ``p`` and no probability near the threshold within 1e-5 (relative) of it unless tied
@@ -392,63 +394,26 @@ _FLASH_CLOSE = tensor_close("the attention output", steps=FLASH_ROUNDING_STEPS)
 _FUSED = ("_scaled_dot_product", "scaled_dot_product_attention")
 
 
-def attention_trace(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> tuple:
-    """``fn(*args, **kwargs)`` under a ``TorchDispatchMode``: ``(output, numel, shape, operator)`` of the largest
-    tensor an operator created (new storage only: views and in-place results are not counted; numel 0 when
-    none) and the sorted names of the operators that ran. Uses torch only, so that a probe operation can run
-    it where the candidate lives (a learner's kernel)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
-
-    largest: dict[str, Any] = {"numel": 0, "shape": (), "op": ""}
-    ops: set[str] = set()
-
-    class _Trace(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
-                      if isinstance(t, torch.Tensor)}
-            out = func(*args, **kwargs)
-            name = str(func.overloadpacket.__name__)
-            ops.add(name)
-            for t in tree_flatten(out)[0]:
-                if (isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs
-                        and t.numel() > largest["numel"]):
-                    largest.update(numel=t.numel(), shape=tuple(t.shape), op=name)
-            return out
-
-    with _Trace():
-        out = fn(*args, **kwargs)
-    return out, largest["numel"], largest["shape"], largest["op"], sorted(ops)
-
-
 @dataclass(frozen=True)
 class Attended:
     """The candidate's output and the largest tensor any operator created while it ran."""
 
     out: Any
-    numel: int | None  # None: not measured (the candidate runs where the grader cannot trace it)
+    numel: int
     shape: tuple
     op: str
     fused: str  # the fused attention operator it called, '' if none
     limit: int | None  # L * S: a tensor this large is a whole score matrix (None: not checked on this case)
 
     def __repr__(self) -> str:
-        traced = "" if self.numel is None else \
-            f"; the largest tensor created: {self.numel} elements, shape {self.shape} ({self.op})"
-        return describe(self.out, 200) + traced
+        return f"{describe(self.out, 200)}; the largest tensor created: {self.numel} elements, shape {self.shape} " \
+               f"({self.op})"
 
 
 def run_online_softmax(fn: Callable[..., Any], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                        block_size: Any, causal: bool = False, score_limit: int | None = None) -> Attended:
     """``fn(q, k, v, block_size=, causal=)`` traced: the output with the largest tensor it created."""
-    args, kwargs = (q, k, v), {"block_size": block_size, "causal": causal}
-    traced = getattr(probe, "attention_trace", None)  # the same trace, run where the candidate lives
-    if traced is None and getattr(type(fn), "__bigtrain_remote__", False) is True:
-        # TODO(lead): probe.attention_trace (this module's attention_trace as a probe operation) so that the
-        # memory check also runs in a learner's kernel; until then ``bigtrain-lab grade`` checks values only.
-        return Attended(fn(*args, **kwargs), None, (), "", "", score_limit)
-    out, numel, shape, op, ops = (traced or attention_trace)(fn, args, kwargs)
+    out, numel, shape, op, ops = probe.attention_trace(fn, (q, k, v), {"block_size": block_size, "causal": causal})
     fused = next((name for name in ops if name.startswith(_FUSED)), "")
     return Attended(plain(out), int(numel), tuple(shape), str(op), fused, score_limit)
 
@@ -459,7 +424,7 @@ def _attended_compare(got: Any, expected: Attended) -> str | None:
     if got.fused:
         return (f"called torch's fused attention ({got.fused}): write the online softmax yourself (a loop over "
                 "key blocks keeping the running max, normaliser and unnormalised output)")
-    if got.limit is not None and got.numel is not None and got.numel >= got.limit:
+    if got.limit is not None and got.numel >= got.limit:
         return (f"an operator ({got.op}) created a tensor of shape {got.shape}, {got.numel} elements: as large as "
                 f"the whole (L, S) score matrix ({got.limit} elements). Only an (L, block_size) block of scores may "
                 "exist at a time: loop over key blocks, keep the running max m, normaliser l and output acc")
@@ -479,7 +444,7 @@ def _warm_up_tracing() -> None:
     """A first operator under a ``TorchDispatchMode`` imports ``torch._dynamo`` and sympy (seconds): done
     once, when the cases are drawn, so that it does not count against the first candidate call's time limit."""
     x = torch.zeros(1, 2, 2)
-    attention_trace(online_softmax_attention, (x, x, x), {"block_size": 1, "causal": True})
+    probe.attention_trace(online_softmax_attention, (x, x, x), {"block_size": 1, "causal": True})
 
 
 def _flash_cases(rng: np.random.Generator) -> list[Case]:
