@@ -44,6 +44,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "regularization.label_smoothing_cross_entropy": ("torch.nn.functional.cross_entropy", "torch.nn.CrossEntropyLoss"),
     "transfer.*": ("bigtrain_lab.transfer.freezing", "bigtrain_lab.transfer.strategies"),
     "lightweight.*": ("bigtrain_lab.lightweight",),
+    "llm.*": ("bigtrain_lab.llm",),
+    "llm.bpe_merges": ("tokenizers",),
+    "llm.online_softmax_attention": ("torch.nn.functional.scaled_dot_product_attention",),
 }
 
 
