@@ -379,6 +379,12 @@ def test_speculative_stats_and_a_perfect_draft():
     assert 0 <= stats.accepted <= stats.drafted == stats.draft_calls
     assert stats.generated == stats.accepted + stats.target_calls  # each round: accepted + one of its own
     assert sum(stats.accepted_per_round) == stats.accepted
+    remaining, rejected = 30, 0
+    for a in stats.accepted_per_round:  # a round drafts min(gamma, tokens still wanted - 1) tokens
+        rejected += a < min(3, remaining - 1)
+        remaining -= a + 1
+    assert remaining == 0 and stats.rejected == rejected > 0
+    assert stats.acceptance_rate <= stats.alpha == stats.accepted / (stats.accepted + stats.rejected)
     with pytest.raises(ValueError, match="batch"):
         speculative_decode(Bigram(t), Bigram(d), torch.tensor([[0], [1]]), 3)
     with pytest.raises(ValueError, match="gamma"):

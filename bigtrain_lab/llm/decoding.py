@@ -321,12 +321,21 @@ class SpeculativeStats:
     draft_calls: int = 0  # draft forward passes (one per draft token)
     drafted: int = 0  # draft tokens proposed
     accepted: int = 0  # draft tokens accepted
+    rejected: int = 0  # rounds that ended with a rejected draft token (the others ended with a bonus token)
     accepted_per_round: list[int] = field(default_factory=list)
 
     @property
     def acceptance_rate(self) -> float:
-        """Accepted draft tokens / proposed draft tokens."""
+        """Accepted draft tokens / proposed draft tokens (what vLLM reports as the draft acceptance rate).
+        Draft tokens after a rejection count as not accepted although they were never tested."""
         return self.accepted / self.drafted if self.drafted else float("nan")
+
+    @property
+    def alpha(self) -> float:
+        """Accepted / tested draft tokens: an estimate of Leviathan et al.'s alpha, the probability that a
+        draft token is accepted, which their ``(1 - alpha^(gamma + 1)) / (1 - alpha)`` tokens per target call uses."""
+        tested = self.accepted + self.rejected
+        return self.accepted / tested if tested else float("nan")
 
     @property
     def tokens_per_target_call(self) -> float:
@@ -420,6 +429,7 @@ def speculative_decode(target: Any, draft: Any, idx: torch.Tensor, n: int, *, ga
             idx = torch.cat([idx, tokens.reshape(1, -1).to(idx.device)], dim=1)
             stats.drafted += g
             stats.accepted += accepted
+            stats.rejected += accepted < g
             stats.accepted_per_round.append(accepted)
             stats.generated += tokens.numel()
     finally:
