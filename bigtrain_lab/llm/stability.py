@@ -295,16 +295,21 @@ class StabilityConfig:
     warmup: int | None = None  # train_lm's default: a tenth of the steps
 
 
-def default_configs(base_lr: float = 3e-3, high_lr: float = 3e-1, *, z_loss_weight: float = 1e-4
+def default_configs(base_lr: float = 3e-3, high_lr: float = 3e-2, very_high_lr: float = 3e-1
                     ) -> list[StabilityConfig]:
-    """The lesson's settings: the kit's recipe at ``base_lr`` (clip 1, beta2 0.95), ``high_lr`` without and with
-    clipping, with clipping plus z-loss, with clipping plus QK-norm, and both learning rates with beta2 0.999."""
+    """The lesson's settings: the kit's recipe at ``base_lr`` (warmup + cosine, clip 1, beta2 0.95); ``high_lr``
+    without clipping, with clipping, with clipping plus z-loss (PaLM's weight 1e-4, and 1e-2), with clipping plus
+    QK-norm, without clipping nor warmup; ``very_high_lr`` without clipping; both ``base_lr`` and ``high_lr``
+    (clipped) with beta2 0.999."""
     return [
         StabilityConfig("base lr", base_lr),
         StabilityConfig("high lr, no clip", high_lr, clip=None),
+        StabilityConfig("very high lr, no clip", very_high_lr, clip=None),
         StabilityConfig("high lr, clip 1", high_lr),
-        StabilityConfig("high lr, clip + z-loss", high_lr, z_loss_weight=z_loss_weight),
+        StabilityConfig("high lr, clip + z-loss 1e-4", high_lr, z_loss_weight=1e-4),
+        StabilityConfig("high lr, clip + z-loss 1e-2", high_lr, z_loss_weight=1e-2),
         StabilityConfig("high lr, clip + QK-norm", high_lr, qk_norm=True),
+        StabilityConfig("high lr, no clip, no warmup", high_lr, clip=None, warmup=0),
         StabilityConfig("base lr, beta2 0.999", base_lr, beta2=0.999),
         StabilityConfig("high lr, clip, beta2 0.999", high_lr, beta2=0.999),
     ]
