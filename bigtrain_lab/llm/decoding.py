@@ -18,8 +18,8 @@ shape and dtype with the removed tokens at ``-inf``, and never modify their inpu
 
 ``next_token_distribution`` chains them in Hugging Face ``generate``'s order (repetition penalty ->
 temperature -> top-k -> top-p -> softmax) and ``sample(model, idx, n, ...)`` runs the loop for any model
-with ``model(idx) -> (logits, ...)``, cropping the context to the model's block size; on a
-``bigtrain_lab.llm.model.LLM`` it feeds only the new token through the KV cache.
+with ``model(idx) -> (logits, ...)``, cropping the context to the model's block size; on a model whose
+forward takes ``cache=`` (``bigtrain_lab.llm.model.LLM``) it feeds only the new token through a KV cache.
 
 Speculative decoding (Leviathan, Kalman & Matias, 2023; Chen et al., 2023): a cheap draft model proposes
 ``gamma`` tokens one at a time (distributions ``q``); ONE target forward over all of them gives the target's
@@ -27,8 +27,8 @@ distributions ``p`` at the ``gamma + 1`` positions; ``verify_draft`` accepts dra
 probability ``min(1, p(x) / q(x))``, on the first rejection samples a replacement from
 ``norm(max(0, p - q))`` and stops, and when all are accepted adds a bonus token from the last ``p``. The
 output has exactly the target's distribution, whatever the draft; a good draft only makes it faster.
-``speculative_decode`` returns the tokens and a ``SpeculativeStats`` (acceptance rate, tokens per target
-call, target and draft calls).
+``speculative_decode`` returns the tokens and a ``SpeculativeStats`` (acceptance rate, alpha, tokens per
+target call, target and draft calls); with KV caches, both are cropped back to the accepted tokens each round.
 
 To check that claim statistically: ``exact_continuation_distribution`` enumerates the target's exact joint
 distribution of the next few tokens, and ``chi_square_gof`` tests observed counts against it.
@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from scipy.stats import chi2
 
 __all__ = ["ChiSquareResult", "SpeculativeStats", "apply_repetition_penalty", "apply_temperature",
            "chi_square_gof", "exact_continuation_distribution", "next_token_distribution", "sample",
@@ -96,8 +95,9 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     largest are kept too (Hugging Face's ``TopKLogitsWarper``); ``k >= V`` keeps everything. ValueError
     unless k is an int >= 1."""
     logits = _check_logits(logits)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"top_k must be an int >= 1, got {k!r}")
+    k = int(k)
     if k >= logits.size(-1):
         return logits.clone()
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]
@@ -518,6 +518,8 @@ def chi_square_gof(counts: Any, probs: Any, *, min_expected: float = 5.0) -> Chi
         exp_bins.append(rare_exp)
     stat = sum((o - e) ** 2 / e for o, e in zip(obs_bins, exp_bins, strict=True))
     dof = max(1, len(exp_bins) - 1)
+    from scipy.stats import chi2  # imported here: scipy.stats takes a while and only this test needs it
+
     p_value = 0.0 if impossible else float(chi2.sf(stat, dof))
     return ChiSquareResult(statistic=float(stat), dof=dof, p_value=p_value, bins=len(exp_bins),
                            impossible=impossible)
