@@ -2,7 +2,8 @@
 
 ``LLMConfig`` turns on, one at a time or together:
 
-* ``position``: ``"learned"`` (GPT-2's ``wpe`` table), ``"sinusoidal"`` (fixed table added to the embeddings),
+* ``position``: ``"learned"`` (GPT-2's ``wpe`` table), ``"sinusoidal"`` (the fixed table added to the token
+  embeddings, which are multiplied by ``sqrt(n_embd)`` first as in Vaswani et al.),
   ``"rope"`` (queries and keys rotated, ``bigtrain_lab.llm.positions.apply_rope``), ``"alibi"`` (a distance
   penalty on the attention scores) or ``"none"`` (a causal model still infers some order from the mask).
 * ``n_kv_head``: grouped-query attention (Ainslie et al., 2023): ``n_head`` query heads share ``n_kv_head``
@@ -282,7 +283,9 @@ class LLM(nn.Module):
         if cfg.position == "learned":
             x = x + self.transformer.wpe(positions)
         elif cfg.position == "sinusoidal":
-            x = x + sinusoidal_encoding(positions, cfg.n_embd).to(device=x.device, dtype=x.dtype)
+            # Vaswani et al. multiply the embeddings by sqrt(n_embd): the fixed table's entries are O(1), and
+            # added to embeddings initialised at std 0.02 it would drown the tokens.
+            x = x * math.sqrt(cfg.n_embd) + sinusoidal_encoding(positions, cfg.n_embd).to(device=x.device, dtype=x.dtype)
         x = self.transformer.drop(x)
         moe: list[dict[str, Any]] = []
         for block in self.transformer.h:

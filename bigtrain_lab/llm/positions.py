@@ -201,26 +201,33 @@ def loss_by_position(model: nn.Module, get_batch: GetBatch, batches: int = 4) ->
 
 def context_length_losses(model: nn.Module, corpus, lengths: Sequence[int], *, batch_size: int = 8,
                           batches: int = 4, seed: int = 0, on_error: str = "raise") -> dict[int, float]:
-    """Validation loss (mean nats per token over windows of each length) at every length in ``lengths``.
+    """Validation loss (mean nats per token) at each evaluation length in ``lengths``, on the same text.
 
-    ``corpus`` is a ``bigtrain_lab.data.CharCorpus`` (batches through ``bigtrain_lab.train.corpus_batches``) or
-    anything with ``batches(block_size, batch_size, seed)`` (``bigtrain_lab.llm.lm_data.TokenStream``).
-    A model that cannot take a length (learned positions past ``block_size``) raises ``ValueError``; with
-    ``on_error="nan"`` that length's loss is NaN instead.
+    The validation windows are ``batches`` batches of ``batch_size`` windows of ``max(lengths)`` tokens; length
+    ``L`` is scored on the first ``L`` tokens of every window, so the lengths differ only in how far the model
+    is asked to read, not in the text. ``corpus`` is a ``bigtrain_lab.data.CharCorpus`` (batches through
+    ``bigtrain_lab.train.corpus_batches``) or anything with ``batches(block_size, batch_size, seed)``
+    (``bigtrain_lab.llm.lm_data.TokenStream``). A model that cannot take a length (learned positions past
+    ``block_size``) raises ``ValueError``; with ``on_error="nan"`` that length's loss is NaN instead.
     """
     from bigtrain_lab.train import corpus_batches  # imported here: positions itself needs torch only
 
     if on_error not in ("raise", "nan"):
         raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
-    out: dict[int, float] = {}
+    lengths = list(lengths)
+    if not lengths:
+        raise ValueError("lengths must name at least one evaluation length")
     for L in lengths:
         _check_dim(L, "length")
-        if hasattr(corpus, "batches"):
-            get_batch = corpus.batches(L, batch_size, seed)
-        else:
-            get_batch = corpus_batches(corpus, L, batch_size, seed=seed)
+    longest = max(lengths)
+    get_batch = (corpus.batches(longest, batch_size, seed) if hasattr(corpus, "batches")
+                 else corpus_batches(corpus, longest, batch_size, seed=seed))
+    windows = [get_batch("val", i) for i in range(batches)]
+    out: dict[int, float] = {}
+    for L in lengths:
         try:
-            out[L] = float(loss_by_position(model, get_batch, batches).mean())
+            out[L] = float(loss_by_position(model, lambda split, i, L=L: (windows[i][0][:, :L], windows[i][1][:, :L]),
+                                            batches).mean())
         except ValueError:
             if on_error == "raise":
                 raise
