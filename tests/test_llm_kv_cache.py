@@ -87,3 +87,17 @@ def test_kv_cache_bytes_formula():
         kv_cache_bytes(n_layer=0, n_kv_head=1, head_dim=1, tokens=1)
     with pytest.raises(ValueError):
         kv_cache_bytes(n_layer=1, n_kv_head=1, head_dim=1, tokens=1.5)
+
+
+def test_generation_tokens_per_s_runs_both_ways():
+    from bigtrain_lab.llm.kv_cache import generation_tokens_per_s
+    from bigtrain_lab.llm.model import LLM, LLMConfig
+
+    torch.manual_seed(0)
+    model = LLM(LLMConfig(vocab_size=11, block_size=16, n_layer=1, n_head=2, n_embd=8, position="rope"))
+    prompt = torch.zeros(1, 3, dtype=torch.long)
+    for use_cache in (True, False):
+        speeds = generation_tokens_per_s(model, prompt, [1, 4], use_cache=use_cache)
+        assert len(speeds) == 2 and all(s > 0 for s in speeds)
+    with pytest.raises(ValueError):
+        generation_tokens_per_s(model, prompt, [0])

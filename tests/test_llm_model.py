@@ -183,3 +183,16 @@ def test_config_errors():
         LLM(GPTConfig())
     with pytest.raises(ValueError):
         _model()(torch.zeros(3, dtype=torch.long))
+
+
+def test_sinusoidal_input_is_scaled_embeddings_plus_the_table():
+    from bigtrain_lab.llm.positions import sinusoidal_table
+
+    model = _model(position="sinusoidal")
+    seen = {}
+    model.transformer.drop.register_forward_hook(lambda mod, args, out: seen.setdefault("x", args[0]))
+    idx = _tokens(T=8)
+    model(idx)
+    expected = model.transformer.wte(idx) * math.sqrt(32) + sinusoidal_table(8, 32)
+    torch.testing.assert_close(seen["x"], expected)
+    assert "wpe" not in model.transformer
