@@ -249,13 +249,14 @@ def _check_window(window: Any, threshold: Any) -> None:
         raise ValueError(f"threshold must be a positive number, got {threshold!r}")
 
 
-def find_spikes(losses: Iterable[float], window: int = 20, threshold: float = 0.5) -> list[int]:
+def find_spikes(losses: Iterable[float], window: int = 10, threshold: float = 0.5) -> list[int]:
     """The steps whose loss is a spike: more than ``(1 + threshold)`` times the median of the ``window`` finite
     losses before it (fewer at the start; step 0 is never a spike), or not finite (NaN / inf: divergence).
 
     A relative threshold, so that one value serves early (loss ~5) and late (loss ~2) in training; the median,
-    so that a spike does not raise its own reference. Every step of a long spike is listed; ``spike_onsets``
-    keeps the first step of each.
+    so that a spike does not raise its own reference; a short window, so that the reference follows the fast fall
+    of the loss early in training (with a long one the median still remembers the initial loss and a spike
+    during warmup goes unnoticed). Every step of a long spike is listed; ``spike_onsets`` keeps the first of each.
     """
     _check_window(window, threshold)
     values = [float(v) for v in losses]
@@ -355,7 +356,7 @@ def _default_model(vocab_size: int, *, block_size: int, n_layer: int, n_head: in
 
 def stability_runs(corpus: Any, configs: Sequence[StabilityConfig] | None = None, *, steps: int = 150,
                    seeds: Sequence[int] = (0,), block_size: int = 32, batch_size: int = 16, n_layer: int = 2,
-                   n_head: int = 4, n_embd: int = 64, spike_window: int = 20, spike_threshold: float = 0.5,
+                   n_head: int = 4, n_embd: int = 64, spike_window: int = 10, spike_threshold: float = 0.5,
                    record_stats: bool = True, model_fn: Callable[..., nn.Module] | None = None,
                    progress: bool = True) -> dict[str, StabilityResult]:
     """Train the same small character-level ``LLM`` on ``corpus`` (a ``bigtrain_lab.data.CharCorpus``) under each
