@@ -196,3 +196,15 @@ def test_sinusoidal_input_is_scaled_embeddings_plus_the_table():
     expected = model.transformer.wte(idx) * math.sqrt(32) + sinusoidal_table(8, 32)
     torch.testing.assert_close(seen["x"], expected)
     assert "wpe" not in model.transformer
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("position", POSITIONS)
+def test_cached_forward_on_the_gpu(position):
+    model = _model(position=position, n_kv_head=2).cuda()
+    idx = _tokens().cuda()
+    cache = KVCache(SHAPE["n_layer"])
+    pieces = [model(idx[:, :9], cache=cache)[0]] + [model(idx[:, t:t + 1], cache=cache)[0] for t in range(9, 16)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), model(idx)[0], atol=1e-4, rtol=1e-4)
+    assert torch.equal(model.generate(idx[:, :3], 20), model.generate(idx[:, :3], 20, use_cache=False))

@@ -180,5 +180,7 @@ def generation_tokens_per_s(model, prompt: torch.Tensor, lengths: Sequence[int],
     for _ in range(repeats):
         start = time.perf_counter()
         for i, _token in enumerate(model.stream(prompt, n_max, use_cache=use_cache)):
+            if prompt.is_cuda:  # kernels run asynchronously: wait for the token before reading the clock
+                torch.cuda.synchronize()
             best[i] = min(best[i], time.perf_counter() - start)
     return [n / best[n - 1] for n in lengths]

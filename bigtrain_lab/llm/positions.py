@@ -59,7 +59,7 @@ def rope_angles(positions: torch.Tensor | Sequence[float], D: int, *, base: floa
     if not base > 0:
         raise ValueError(f"base must be positive, got {base!r}")
     pos = _as_positions(positions)
-    inv_freq = base ** (-torch.arange(0, D, 2, dtype=pos.dtype) / D)  # (D/2,): 1, ..., ~1/base
+    inv_freq = base ** (-torch.arange(0, D, 2, dtype=pos.dtype, device=pos.device) / D)  # (D/2,): 1, ..., ~1/base
     return pos[:, None] * inv_freq[None, :]
 
 
@@ -111,13 +111,13 @@ def rope_relative_scores(q: torch.Tensor, k: torch.Tensor, pairs: Sequence[tuple
 
 
 def sinusoidal_encoding(positions: torch.Tensor | Sequence[float], D: int, *, base: float = 10000.0) -> torch.Tensor:
-    """Vaswani et al.'s fixed encoding at ``positions (T,)``: ``(T, D)`` float32 with
+    """Vaswani et al.'s fixed encoding at ``positions (T,)``: ``(T, D)`` float32 (on positions' device) with
     ``PE[t, 2i] = sin(pos_t / base ** (2i / D))`` and ``PE[t, 2i + 1] = cos(pos_t / base ** (2i / D))``."""
     _check_dim(D)
     pos = _as_positions(positions)
-    inv_freq = base ** (-torch.arange(0, D, 2, dtype=pos.dtype) / D)  # (ceil(D/2),)
+    inv_freq = base ** (-torch.arange(0, D, 2, dtype=pos.dtype, device=pos.device) / D)  # (ceil(D/2),)
     angles = pos[:, None] * inv_freq[None, :]
-    pe = torch.empty(pos.shape[0], D, dtype=pos.dtype)
+    pe = torch.empty(pos.shape[0], D, dtype=pos.dtype, device=pos.device)
     pe[:, 0::2] = angles.sin()
     pe[:, 1::2] = angles.cos()[:, : D // 2]
     return pe.float()
