@@ -28,8 +28,11 @@ def _tokens(B=3, T=16, seed=1):
 def test_plain_llm_is_tinygpt():
     torch.manual_seed(0)
     tiny = TinyGPT(GPTConfig(**SHAPE)).eval()
+    torch.manual_seed(0)
     llm = LLM(LLMConfig(**SHAPE)).eval()
     assert {k: v.shape for k, v in llm.state_dict().items()} == {k: v.shape for k, v in tiny.state_dict().items()}
+    # the same modules created in the same order: one seed gives the same initial weights
+    assert all(torch.equal(v, tiny.state_dict()[k]) for k, v in llm.state_dict().items())
     llm.load_state_dict(tiny.state_dict())
     idx = _tokens()
     (a, la), (b, lb) = tiny(idx, idx), llm(idx, idx)
