@@ -106,7 +106,7 @@ class LayerStats:
 
     and scalars ``logit_rms``, ``logit_max`` (the largest |logit|), ``lse_mean`` (mean logsumexp of the
     output logits, the quantity z-loss squares) and ``ce`` (the model's cross-entropy part when it reports one
-    in ``model.aux["ce"]``, else the loss is not repeated). ``every``: record every n-th step only (the others
+    in ``model.aux["ce"]``, as ``LLM`` does; absent otherwise: ``run.losses`` already holds the loss). ``every``: record every n-th step only (the others
     return None). Call ``remove()`` to take the hooks off (a ``with LayerStats(model) as stats:`` block does).
     """
 
@@ -343,7 +343,7 @@ class StabilityResult:
         """A JSON-able row: the settings, mean and per-seed validation loss, spike events, divergences."""
         return {**asdict(self.config), "val_loss": self.mean_val_loss, "val_losses": list(self.val_loss),
                 "spike_events": self.n_spikes, "diverged": sum(self.diverged),
-                "max_loss": float(np.nanmax([max(x) for x in self.losses])), "seconds": self.seconds}
+                "max_loss": float(np.max([np.max(x) for x in self.losses])), "seconds": self.seconds}
 
 
 def _default_model(vocab_size: int, *, block_size: int, n_layer: int, n_head: int, n_embd: int,
