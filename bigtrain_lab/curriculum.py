@@ -289,17 +289,17 @@ LESSONS: tuple[Lesson, ...] = (
                       "llm.online_softmax_attention", "llm.top_p_filter", "llm.topk_router"),
            practice="14_inside_an_llm",
            budget=Budget(fast={"tokens_chars": 300000, "tokens_toy_merges": 8, "tokens_vocab_sizes": (320, 384, 512, 768, 1024), "tokens_hf_chars": 6000, "tokens_hf_merges": 120, "tokens_gpt_vocab": 512, "tokens_gpt_layers": 2, "tokens_gpt_embd": 64, "tokens_gpt_block": 64, "tokens_gpt_batch": 16, "tokens_gpt_steps": 200,  # tokens (14_llm1)
-                              "pos_chars": 300000, "pos_block": 32, "pos_steps": 300, "pos_batch": 16, "pos_eval_lengths": (32, 64, 128, 256), "pos_eval_batches": 4,  # positions (14_llm1)
+                              "pos_chars": 300000, "pos_block": 32, "pos_steps": 250, "pos_batch": 16, "pos_eval_lengths": (32, 64, 128, 256), "pos_eval_batches": 4,  # positions (14_llm1)
                               "kv_text_tokens": 100, "kv_lengths": (16, 32, 64, 128, 256), "kv_repeats": 2, "kv_seeds": 1,  # KV cache (14_llm1)
                               "flash_lengths": (256, 512, 1024), "flash_naive_max": 1024, "flash_repeats": 3,  # attention memory (14_llm1)
-                              "decoding_corpus_chars": 300000, "decoding_steps": 250, "decoding_batch": 16, "decoding_target_layers": 3, "decoding_target_embd": 64, "decoding_sample_tokens": 120, "decoding_test_runs": 300, "decoding_speed_reps": 10, "decoding_gammas": (1, 2, 4),  # decoding (14_llm2)
+                              "decoding_corpus_chars": 300000, "decoding_steps": 250, "decoding_batch": 16, "decoding_target_layers": 3, "decoding_target_embd": 64, "decoding_sample_tokens": 120, "decoding_test_runs": 300, "decoding_speed_reps": 6, "decoding_gammas": (1, 2, 4),  # decoding (14_llm2)
                               "moe_corpus_chars": 300000, "moe_steps": 120, "moe_layers": 2, "moe_embd": 48, "moe_block": 64, "moe_batch": 16, "moe_variants": ('dense', 'MoE 4x top-1', 'MoE 4x top-1, no balancing loss'),  # mixture of experts (14_llm2)
                               "stab_steps": 150, "stab_seeds": (0,)},  # stability (14_llm2)
                          full={"tokens_chars": 2000000, "tokens_toy_merges": 8, "tokens_vocab_sizes": (320, 384, 512, 768, 1024, 2048, 4096), "tokens_hf_chars": 20000, "tokens_hf_merges": 300, "tokens_gpt_vocab": 1024, "tokens_gpt_layers": 4, "tokens_gpt_embd": 128, "tokens_gpt_block": 64, "tokens_gpt_batch": 16, "tokens_gpt_steps": 1000,  # tokens (14_llm1)
                               "pos_chars": 1000000, "pos_block": 64, "pos_steps": 600, "pos_batch": 32, "pos_eval_lengths": (64, 128, 256, 512), "pos_eval_batches": 8,  # positions (14_llm1)
-                              "kv_text_tokens": 200, "kv_lengths": (16, 32, 64, 128, 256, 512, 1024), "kv_repeats": 3, "kv_seeds": 3,  # KV cache (14_llm1)
+                              "kv_text_tokens": 200, "kv_lengths": (16, 32, 64, 128, 256, 512, 1024), "kv_repeats": 2, "kv_seeds": 2,  # KV cache (14_llm1)
                               "flash_lengths": (256, 512, 1024, 2048, 4096, 8192, 16384), "flash_naive_max": 8192, "flash_repeats": 2,  # attention memory (14_llm1)
-                              "decoding_corpus_chars": 2000000, "decoding_steps": 1500, "decoding_batch": 32, "decoding_target_layers": 4, "decoding_target_embd": 128, "decoding_sample_tokens": 300, "decoding_test_runs": 3000, "decoding_speed_reps": 20, "decoding_gammas": (1, 2, 3, 4, 6, 8),  # decoding (14_llm2)
+                              "decoding_corpus_chars": 2000000, "decoding_steps": 1200, "decoding_batch": 16, "decoding_target_layers": 4, "decoding_target_embd": 96, "decoding_sample_tokens": 200, "decoding_test_runs": 2000, "decoding_speed_reps": 15, "decoding_gammas": (1, 2, 3, 4, 6, 8),  # decoding (14_llm2)
                               "moe_corpus_chars": 1000000, "moe_steps": 500, "moe_layers": 2, "moe_embd": 64, "moe_block": 64, "moe_batch": 16, "moe_variants": ('dense', 'MoE 4x top-1', 'MoE 4x top-1, no balancing loss', 'MoE 4x top-1, capacity factor 2', 'MoE 4x top-2 (2 experts active)'),  # mixture of experts (14_llm2)
                               "stab_steps": 400, "stab_seeds": (0, 1, 2)})),
 )
