@@ -44,6 +44,7 @@ from torch import nn
 
 from bigtrain_lab.llm.kv_cache import KVCache
 from bigtrain_lab.llm.positions import POSITIONS, alibi_bias, apply_rope, sinusoidal_encoding
+from bigtrain_lab.models import GPTMLP
 
 __all__ = ["LLM", "LLMConfig", "QK_NORMS"]
 
@@ -180,20 +181,6 @@ class Attention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
-class MLP(nn.Module):
-    """The position-wise feed-forward layer: ``C -> 4C -> GELU -> C`` (TinyGPT's ``GPTMLP``)."""
-
-    def __init__(self, config: LLMConfig):
-        super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
-
-
 class Block(nn.Module):
     """Pre-LayerNorm block: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``; ``forward`` returns ``(x, moe aux or None)``."""
 
@@ -207,7 +194,7 @@ class Block(nn.Module):
 
             self.mlp = MoEMLP(config)
         else:
-            self.mlp = MLP(config)
+            self.mlp = GPTMLP(config)  # TinyGPT's own MLP: it reads only n_embd, bias and dropout
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: KVCache | None = None
                 ) -> tuple[torch.Tensor, dict[str, Any] | None]:
