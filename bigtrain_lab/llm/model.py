@@ -115,19 +115,6 @@ class LLMConfig:
         return self.n_embd // self.n_head
 
 
-class RMSNorm(nn.Module):
-    """``x / rms(x) * weight`` over the last dimension (no mean subtraction, no bias)."""
-
-    def __init__(self, dim: int, eps: float = 1e-6):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
-
-
 class Attention(nn.Module):
     """Causal self-attention with grouped KV heads, optional QK-norm, RoPE or ALiBi, and a KV cache."""
 
@@ -145,7 +132,7 @@ class Attention(nn.Module):
         if config.qk_norm is False:
             self.q_norm = self.k_norm = None
         elif config.qk_norm == "rmsnorm":
-            self.q_norm, self.k_norm = RMSNorm(self.head_dim), RMSNorm(self.head_dim)
+            self.q_norm, self.k_norm = nn.RMSNorm(self.head_dim, eps=1e-6), nn.RMSNorm(self.head_dim, eps=1e-6)
         else:
             self.q_norm = nn.LayerNorm(self.head_dim, bias=config.bias)
             self.k_norm = nn.LayerNorm(self.head_dim, bias=config.bias)
