@@ -302,6 +302,20 @@ LESSONS: tuple[Lesson, ...] = (
                               "decoding_corpus_chars": 2000000, "decoding_steps": 1200, "decoding_batch": 16, "decoding_target_layers": 4, "decoding_target_embd": 96, "decoding_sample_tokens": 200, "decoding_test_runs": 2000, "decoding_speed_reps": 15, "decoding_gammas": (1, 2, 3, 4, 6, 8),  # decoding (14_llm2)
                               "moe_corpus_chars": 1000000, "moe_steps": 500, "moe_layers": 2, "moe_embd": 64, "moe_block": 64, "moe_batch": 16, "moe_variants": ('dense', 'MoE 4x top-1', 'MoE 4x top-1, no balancing loss', 'MoE 4x top-1, capacity factor 2', 'MoE 4x top-2 (2 experts active)'),  # mixture of experts (14_llm2)
                               "stab_steps": 400, "stab_seeds": (0, 1, 2)})),
+    Lesson(15, "Beyond data parallelism: tensor, sequence and pipeline parallelism, planning a run, scaling laws",
+           "Megatron column- and row-parallel layers and a TP=2 TinyGPT on torchrun equal to one process, the same with "
+           "DTensor; sequence parallelism and activation memory against Korthikanti et al.; GPipe and 1F1B over "
+           "stage processes, the measured bubble against (p - 1) / (m + p - 1) and in-flight activations; a 3-D "
+           "(DP, TP, PP, ZeRO) planner checked against the kit's CPU runs and published GPU figures; a TinyGPT "
+           "scaling-law grid fitted to L(N, D) beside Chinchilla; back-of-envelope drills",
+           topics=(Topic("parallel", "Tensor, sequence and pipeline parallelism",
+                         _nb("15_parallel1_tensor_sequence_pipeline"), ("PipelineTimeline",)),
+                   Topic("estimate", "Planning a training run: memory, time, communication, scaling laws",
+                         _nb("15_parallel2_planning_scaling_drills"), ("PlannerWidget", "DrillWidget"))),
+           exercises=("parallel.column_parallel_linear", "parallel.row_parallel_linear", "parallel.pipeline_schedule",
+                      "estimate.training_memory_per_gpu", "estimate.training_days", "estimate.allreduce_seconds"),
+           practice="15_parallelism_and_planning",
+           budget=Budget(fast={}, full={})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).
