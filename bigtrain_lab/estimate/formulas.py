@@ -20,6 +20,14 @@
   (``/ t`` with sequence parallelism).
 * ``bubble_fraction(p, m) = (p - 1) / (m + p - 1)``: the idle share of a GPipe or 1F1B step with ``p`` stages
   and ``m`` micro-batches (forward and backward of a micro-batch taking the same time on every stage).
+* ``transformer_params``: the weights of a decoder-only transformer from its shape (matrices only: biases and
+  norms, ``O(L h)``, left out, as in Narayanan et al. 2021, eq. 2): per layer ``2 h^2 + 2 h k d`` attention
+  (``k`` KV heads of ``d = h / a`` dimensions) and ``2 h f`` MLP (``3 h f`` gated, e.g. SwiGLU), plus ``V h``
+  token embeddings (another ``V h`` for an untied output layer). ``12 L h^2 + V h`` for GPT (``f = 4h``).
+* ``flops_per_token(n_params, n_layers, hidden, seq_len) = 6 N + 12 L h s``: 6N plus attention's scores and
+  weighted sum (``Q K^T`` and ``A V``: ``2 * 2 s h`` forward FLOPs per token and layer, three times that for
+  training), the model FLOPs of Narayanan et al. 2021 (eq. 3 without recomputation) and Korthikanti et al. 2022.
+* ``kv_cache_bytes`` is ``bigtrain_lab.llm.kv_cache.kv_cache_bytes`` (re-exported, not copied).
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from bigtrain_lab.llm.kv_cache import kv_cache_bytes
+
 __all__ = ["BYTES_PER_PARAM", "activation_bytes_per_layer", "allreduce_seconds", "bubble_fraction",
-           "training_days", "training_flops", "training_memory_per_gpu"]
+           "flops_per_token", "kv_cache_bytes", "transformer_params", "training_days", "training_flops",
+           "training_memory_per_gpu"]
 
 #: mixed-precision AdamW: (bf16 weights, bf16 gradients, fp32 master + momentum + variance)
 BYTES_PER_PARAM = (2, 2, 12)
@@ -125,3 +136,40 @@ def bubble_fraction(num_stages: int, num_microbatches: int) -> float:
     p = _positive("num_stages", num_stages, integer=True)
     m = _positive("num_microbatches", num_microbatches, integer=True)
     return (p - 1) / (m + p - 1)
+
+
+def transformer_params(n_layers: int, hidden: int, vocab: int, *, n_heads: int | None = None,
+                       n_kv_heads: int | None = None, ffn_hidden: int | None = None, gated_mlp: bool = False,
+                       tied_embeddings: bool = True) -> int:
+    """Weights of a decoder-only transformer: ``L (2 h^2 + 2 h k d + m h f) + V h (x2 if untied)``.
+
+    ``n_kv_heads`` (default ``n_heads``: multi-head attention) and ``n_heads`` only matter for grouped-query
+    attention; ``ffn_hidden`` defaults to ``4 h``; ``gated_mlp`` (SwiGLU: three matrices, ``m = 3``, else 2).
+    Biases, norms and position embeddings are left out.
+
+    >>> round(transformer_params(96, 12288, 51200) / 1e9, 1)  # GPT-3's shape: Narayanan et al.'s 174.6
+    174.6
+    """
+    L, h, V = (_positive(n, v, integer=True) for n, v in (("n_layers", n_layers), ("hidden", hidden),
+                                                          ("vocab", vocab)))
+    a = h if n_heads is None else _positive("n_heads", n_heads, integer=True)
+    if h % a:
+        raise ValueError(f"hidden ({h}) must be divisible by n_heads ({a})")
+    k = a if n_kv_heads is None else _positive("n_kv_heads", n_kv_heads, integer=True)
+    if a % k:
+        raise ValueError(f"n_heads ({a}) must be divisible by n_kv_heads ({k})")
+    f = 4 * h if ffn_hidden is None else _positive("ffn_hidden", ffn_hidden, integer=True)
+    per_layer = 2 * h * h + 2 * h * k * (h // a) + (3 if gated_mlp else 2) * h * f
+    return L * per_layer + V * h * (1 if tied_embeddings else 2)
+
+
+def flops_per_token(n_params: float, n_layers: int, hidden: int, seq_len: int) -> float:
+    """Training FLOPs per token, ``6 N + 12 L h s`` (model FLOPs: no recomputation counted).
+
+    >>> round(flops_per_token(7e9, 32, 4096, 4096) / (6 * 7e9), 3)  # attention adds 15 % at 4k tokens
+    1.153
+    """
+    n = _positive("n_params", n_params)
+    L, h, s = (_positive(k, v, integer=True) for k, v in (("n_layers", n_layers), ("hidden", hidden),
+                                                          ("seq_len", seq_len)))
+    return 6.0 * n + 12.0 * L * h * s
