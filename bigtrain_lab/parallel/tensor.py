@@ -12,16 +12,54 @@ A linear layer ``y = x W^T + b`` with ``W`` of shape ``(out, in)`` can be split 
 A column-parallel layer followed by a row-parallel one (the MLP's ``c_fc`` then ``c_proj``; attention's
 ``q, k, v`` by heads then its output projection) needs no communication in between -- the elementwise GELU
 and per-head attention work on each rank's slice -- and one all-reduce at the end.
+
+The modules below do it for real over a ``torch.distributed`` process group (or ``comm.SIMULATE``: one
+rank's exact shapes in one process): ``ColumnParallelLinear`` / ``RowParallelLinear`` are cut from a full
+``nn.Linear`` for ``(rank, world)``, so a tensor-parallel TinyGPT starts from exactly the single-process
+model's weights (``tensor_parallel_gpt``) and its full state_dict can be gathered back
+(``gather_tensor_parallel_state_dict``). TinyGPT's ``c_attn`` is FUSED (rows ``q | k | v``, 3C of them): a
+rank must take the q, k and v rows of ITS heads (``qkv_rows``), not a contiguous third of the fused matrix.
+Embeddings, LayerNorms and the tied lm_head stay replicated: their gradients are the same on every rank,
+because ``f`` all-reduces the gradient that flows back into the replicated residual stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import math
+from collections.abc import Iterable, Sequence
 
 import torch
+import torch.distributed as dist
+import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["column_parallel_linear", "row_parallel_linear"]
+from bigtrain_lab.parallel.comm import (
+    SIMULATE,
+    copy_to_tensor_parallel_region,
+    gather_from_sequence_parallel_region,
+    group_size,
+    reduce_from_tensor_parallel_region,
+    reduce_scatter_to_sequence_parallel_region,
+    scatter_to_sequence_parallel_region,
+)
+
+__all__ = [
+    "ColumnParallelLinear",
+    "RowParallelLinear",
+    "TensorParallelAttention",
+    "TensorParallelMLP",
+    "clip_tensor_parallel_grads_",
+    "column_parallel_linear",
+    "gather_tensor_parallel_state_dict",
+    "head_grouped_qkv_permutation",
+    "qkv_rows",
+    "row_parallel_linear",
+    "shard_slice",
+    "sync_sequence_parallel_grads",
+    "tensor_parallel_gpt",
+    "tensor_parallel_grad_norm",
+]
 
 
 def _check_shards(name: str, shards: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -72,3 +110,306 @@ def row_parallel_linear(x_shards: Sequence[torch.Tensor], weight_shards: Sequenc
     for x, w in zip(xs[1:], weights[1:], strict=True):
         out = out + F.linear(x, w)
     return out if bias is None else out + bias
+
+
+# ----------------------------------------------------------------------------------------------------
+# Modules over a process group
+
+
+def _check_rank(rank: int, world: int, group) -> None:
+    for name, v in (("rank", rank), ("world", world)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"need 0 <= rank < world and world >= 1, got rank={rank}, world={world}")
+    if group is not SIMULATE and dist.is_initialized() and group_size(group) != world:
+        raise ValueError(f"world={world} but the process group has {group_size(group)} ranks")
+
+
+def shard_slice(n: int, rank: int, world: int) -> slice:
+    """Rank ``rank``'s contiguous share of ``n`` features (``n`` must divide evenly)."""
+    if n % world:
+        raise ValueError(f"{n} features do not split evenly over {world} ranks")
+    size = n // world
+    return slice(rank * size, (rank + 1) * size)
+
+
+def qkv_rows(n_embd: int, n_head: int, rank: int, world: int, *, contiguous: bool = False) -> torch.Tensor:
+    """The rows of a fused ``c_attn`` weight (``3 n_embd`` rows, ``q | k | v``) that rank ``rank`` holds.
+
+    Head-aware (correct): the q rows, then the k rows, then the v rows of the rank's ``n_head / world``
+    heads. ``contiguous=True`` is the classic bug: a contiguous third... of the fused matrix (rank 0 of 2
+    gets all of q and half of k), which the local ``split(C/world)`` then reads as q, k and v.
+    """
+    if n_head % world:
+        raise ValueError(f"{n_head} heads do not split evenly over {world} ranks")
+    if contiguous:
+        return torch.arange(3 * n_embd)[shard_slice(3 * n_embd, rank, world)]
+    own = torch.arange(n_embd)[shard_slice(n_embd, rank, world)]  # this rank's heads' features
+    return torch.cat([own + j * n_embd for j in range(3)])
+
+
+def head_grouped_qkv_permutation(n_embd: int, n_head: int, world: int) -> torch.Tensor:
+    """Row order of ``c_attn`` such that its contiguous ``Shard(0)`` over ``world`` ranks gives every rank
+    ``qkv_rows(..., rank, world)`` (what DTensor's ``ColwiseParallel`` needs for a fused q|k|v)."""
+    return torch.cat([qkv_rows(n_embd, n_head, r, world) for r in range(world)])
+
+
+class ColumnParallelLinear(nn.Module):
+    """Rank ``rank``'s output features ``rows`` of ``linear`` (default: its contiguous share).
+
+    Forward: ``f`` (identity; all-reduce of the input gradient in backward), or with ``sequence_parallel``
+    an all-gather of the sequence shards (reduce-scatter backward); then ``x W_r^T + b_r``, left sharded.
+    """
+
+    def __init__(self, linear: nn.Linear, rank: int, world: int, group=None, *, rows: torch.Tensor | None = None,
+                 sequence_parallel: bool = False):
+        super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        _check_rank(rank, world, group)
+        rows = torch.arange(linear.out_features)[shard_slice(linear.out_features, rank, world)] \
+            if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        self.group, self.sequence_parallel = group, sequence_parallel
+        self.register_buffer("rows", rows.clone(), persistent=False)
+        self.weight = nn.Parameter(linear.weight.detach()[rows].clone())
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach()[rows].clone())
+        for p in self.parameters():
+            p.tensor_parallel = True  # sharded: its gradient norm adds up over ranks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sequence_parallel:
+            x = gather_from_sequence_parallel_region(x, self.group, dim=1)
+        else:
+            x = copy_to_tensor_parallel_region(x, self.group)
+        return F.linear(x, self.weight, self.bias)
+
+
+class RowParallelLinear(nn.Module):
+    """Rank ``rank``'s input features ``cols`` of ``linear``; the bias is kept whole (added once).
+
+    Forward: ``x_r W_r^T``, then ``g`` (all-reduce; identity backward), or with ``sequence_parallel`` a
+    reduce-scatter to this rank's sequence shard (all-gather backward); then ``+ b``.
+    """
+
+    def __init__(self, linear: nn.Linear, rank: int, world: int, group=None, *, cols: torch.Tensor | None = None,
+                 sequence_parallel: bool = False):
+        super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        _check_rank(rank, world, group)
+        cols = torch.arange(linear.in_features)[shard_slice(linear.in_features, rank, world)] \
+            if cols is None else torch.as_tensor(cols, dtype=torch.long)
+        self.group, self.sequence_parallel = group, sequence_parallel
+        self.register_buffer("cols", cols.clone(), persistent=False)
+        self.weight = nn.Parameter(linear.weight.detach()[:, cols].clone())
+        self.weight.tensor_parallel = True
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
+        if self.bias is not None:  # replicated; on a sequence shard its gradient is partial
+            self.bias.sequence_parallel = sequence_parallel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x, self.weight)
+        if self.sequence_parallel:
+            y = reduce_scatter_to_sequence_parallel_region(y, self.group, dim=1)
+        else:
+            y = reduce_from_tensor_parallel_region(y, self.group)
+        return y if self.bias is None else y + self.bias
+
+
+class TensorParallelMLP(nn.Module):
+    """TinyGPT's ``GPTMLP`` split Megatron's way: ``c_fc`` column-parallel (4C/t hidden features per rank),
+    GELU on the shard, ``c_proj`` row-parallel; one all-reduce forward (g) and one backward (f)."""
+
+    def __init__(self, mlp: nn.Module, rank: int, world: int, group=None, *, sequence_parallel: bool = False):
+        super().__init__()
+        self.c_fc = ColumnParallelLinear(mlp.c_fc, rank, world, group, sequence_parallel=sequence_parallel)
+        self.gelu = nn.GELU()
+        self.c_proj = RowParallelLinear(mlp.c_proj, rank, world, group, sequence_parallel=sequence_parallel)
+        self.dropout = nn.Dropout(mlp.dropout.p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class TensorParallelAttention(nn.Module):
+    """Causal self-attention over this rank's ``n_head / world`` heads: fused ``c_attn`` (q|k|v rows of
+    its heads), attention per head, ``c_proj`` over the matching input features.
+
+    Built by ``from_attention`` (Megatron modules over ``group``), or around any ``c_attn`` / ``c_proj``
+    whose outputs are this rank's ``3 C/t`` and ``C`` features (DTensor's ``ColwiseParallel`` /
+    ``RowwiseParallel`` on head-grouped rows). ``explicit``: softmax attention written out (the
+    ``(T, T)`` scores and dropout mask are kept for backward, as Korthikanti et al. count) instead of SDPA.
+    """
+
+    def __init__(self, c_attn: nn.Module, c_proj: nn.Module, n_head: int, head_dim: int, dropout: float = 0.0,
+                 *, explicit: bool = False):
+        super().__init__()
+        self.c_attn, self.c_proj = c_attn, c_proj
+        self.n_head, self.head_dim, self.dropout, self.explicit = n_head, head_dim, dropout, explicit
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    @classmethod
+    def from_attention(cls, attn: nn.Module, rank: int, world: int, group=None, *, sequence_parallel: bool = False,
+                       contiguous_qkv: bool = False, explicit: bool = False) -> TensorParallelAttention:
+        """Rank ``rank``'s share of TinyGPT's ``CausalSelfAttention`` ``attn``. ``contiguous_qkv=True``
+        builds the classic bug (a contiguous third of the fused rows), to show that it is wrong."""
+        C, nh = attn.n_embd, attn.n_head
+        rows = qkv_rows(C, nh, rank, world, contiguous=contiguous_qkv)
+        c_attn = ColumnParallelLinear(attn.c_attn, rank, world, group, rows=rows, sequence_parallel=sequence_parallel)
+        c_proj = RowParallelLinear(attn.c_proj, rank, world, group, sequence_parallel=sequence_parallel)
+        return cls(c_attn, c_proj, nh // world, C // nh, attn.dropout, explicit=explicit)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        qkv = self.c_attn(x)  # (B, T, 3 C/t), T the full sequence (SP gathered it)
+        B, T, _ = qkv.shape
+        width = self.n_head * self.head_dim
+        q, k, v = (t.view(B, T, self.n_head, self.head_dim).transpose(1, 2) for t in qkv.split(width, dim=2))
+        att = None
+        if self.explicit or return_attention:
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            att = F.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+            y = self.attn_dropout(att) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                               is_causal=True)
+        y = y.transpose(1, 2).reshape(B, T, width)
+        return self.resid_dropout(self.c_proj(y)), (att if return_attention else None)
+
+
+def _sequence_parallel_hooks(model: nn.Module, group) -> None:
+    """Shard the residual stream along the sequence after the embeddings, gather it after ``ln_f``."""
+    model.transformer.drop.register_forward_hook(
+        lambda _m, _inp, out: scatter_to_sequence_parallel_region(out, group, dim=1))
+    # the lm_head that follows is replicated: its input gradient is whole on every rank, so split, not sum
+    model.transformer.ln_f.register_forward_hook(
+        lambda _m, _inp, out: gather_from_sequence_parallel_region(out, group, dim=1,
+                                                                   tensor_parallel_output_grad=False))
+
+
+def tensor_parallel_gpt(model: nn.Module, rank: int, world: int, group=None, *, sequence_parallel: bool = False,
+                        contiguous_qkv: bool = False, explicit_attention: bool = False) -> nn.Module:
+    """A copy of TinyGPT ``model`` with every block's attention and MLP split for ``(rank, world)``.
+
+    The same keys as TinyGPT (``c_attn.weight`` holds this rank's rows); embeddings, LayerNorms and the
+    tied lm_head replicated. ``sequence_parallel``: the residual stream, LayerNorms and dropouts work on a
+    ``1/world`` shard of the sequence (block_size must divide by world); the LayerNorms' and row-parallel
+    biases' gradients are then partial: call ``sync_sequence_parallel_grads`` after backward.
+    """
+    if not hasattr(model, "transformer") or not hasattr(model.transformer, "h"):
+        raise TypeError(f"model must be a TinyGPT, got {type(model).__name__}")
+    _check_rank(rank, world, group)
+    cfg = model.config
+    if cfg.n_head % world:
+        raise ValueError(f"n_head={cfg.n_head} must be divisible by the tensor-parallel size {world}")
+    if sequence_parallel and cfg.block_size % world:
+        raise ValueError(f"sequence parallelism needs block_size ({cfg.block_size}) divisible by {world}")
+    tp = copy.deepcopy(model)
+    for block in tp.transformer.h:
+        block.attn = TensorParallelAttention.from_attention(block.attn, rank, world, group,
+                                                            sequence_parallel=sequence_parallel,
+                                                            contiguous_qkv=contiguous_qkv,
+                                                            explicit=explicit_attention)
+        block.mlp = TensorParallelMLP(block.mlp, rank, world, group, sequence_parallel=sequence_parallel)
+    if sequence_parallel:
+        for name, p in tp.named_parameters():
+            if ".ln_" in name:
+                p.sequence_parallel = True
+        _sequence_parallel_hooks(tp, group)
+    tp.tensor_parallel = (rank, world, sequence_parallel)
+    return tp
+
+
+def _gather_rows(local: torch.Tensor, index: torch.Tensor, dim: int, full: int, group) -> torch.Tensor:
+    world = group_size(group)
+    parts = [torch.empty_like(local) for _ in range(world)]
+    idx = [torch.empty_like(index) for _ in range(world)]
+    dist.all_gather(parts, local.detach().contiguous(), group=group)
+    dist.all_gather(idx, index, group=group)
+    shape = list(local.shape)
+    shape[dim] = full
+    out = local.new_empty(shape)
+    for part, i in zip(parts, idx, strict=True):
+        out.index_copy_(dim, i, part)
+    return out
+
+
+@torch.no_grad()
+def gather_tensor_parallel_state_dict(model: nn.Module, group=None) -> dict[str, torch.Tensor]:
+    """The full state_dict (TinyGPT's keys and shapes, on the CPU) of a ``tensor_parallel_gpt`` model; a
+    collective: every rank of ``group`` calls it."""
+    out = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    for name, module in model.named_modules():
+        if isinstance(module, ColumnParallelLinear):
+            index, dim = module.rows, 0
+        elif isinstance(module, RowParallelLinear):
+            index, dim = module.cols, 1
+        else:
+            continue
+        rows_total = group_size(group) * len(index)
+        out[f"{name}.weight"] = _gather_rows(module.weight, index, dim, rows_total, group).cpu()
+        if isinstance(module, ColumnParallelLinear) and module.bias is not None:
+            out[f"{name}.bias"] = _gather_rows(module.bias, index, 0, rows_total, group).cpu()
+    return out
+
+
+def sync_sequence_parallel_grads(params: Iterable[torch.Tensor], group=None) -> int:
+    """All-reduce the gradients of the replicated parameters used on a sequence shard (LayerNorms,
+    row-parallel biases: ``p.sequence_parallel``), which hold partial sums; returns how many."""
+    grads = [p.grad for p in params if getattr(p, "sequence_parallel", False) and p.grad is not None]
+    if grads and group is not SIMULATE and group_size(group) > 1:
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, group=group)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+    return len(grads)
+
+
+def _is_sharded(p: torch.Tensor) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    if isinstance(p, DTensor):
+        return any(pl.is_shard() for pl in p.placements)
+    return getattr(p, "tensor_parallel", False)
+
+
+def tensor_parallel_grad_norm(params: Iterable[torch.Tensor], group=None) -> torch.Tensor:
+    """The global gradient 2-norm of a tensor-parallel model: sharded gradients (Megatron's marked
+    parameters, or DTensors with a ``Shard`` placement) summed over ranks, replicated ones counted once.
+    ``clip_grad_norm_`` on one rank's parameters alone would see a different norm on each rank."""
+    from torch.distributed.tensor import DTensor
+
+    sharded = replicated = None
+    for p in params:
+        if p.grad is None:
+            continue
+        g = p.grad.to_local() if isinstance(p.grad, DTensor) else p.grad
+        sq = g.detach().float().pow(2).sum()
+        if _is_sharded(p):
+            sharded = sq if sharded is None else sharded + sq
+        else:
+            replicated = sq if replicated is None else replicated + sq
+    device = next((t.device for t in (sharded, replicated) if t is not None), torch.device("cpu"))
+    sharded = torch.zeros((), device=device) if sharded is None else sharded
+    replicated = torch.zeros((), device=device) if replicated is None else replicated
+    if group is not SIMULATE and group_size(group) > 1:
+        dist.all_reduce(sharded, group=group)
+    return (sharded + replicated).sqrt()
+
+
+def clip_tensor_parallel_grads_(params: Sequence[torch.Tensor], max_norm: float, group=None) -> torch.Tensor:
+    """``clip_grad_norm_`` with the global norm of ``tensor_parallel_grad_norm`` (the same on every
+    rank, so every rank scales by the same factor); returns the norm before clipping."""
+    params = list(params)
+    norm = tensor_parallel_grad_norm(params, group)
+    scale = min(1.0, max_norm / (float(norm) + 1e-6))  # as clip_grad_norm_
+    if scale < 1.0:
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(scale)
+    return norm
