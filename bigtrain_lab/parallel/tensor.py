@@ -51,6 +51,8 @@ __all__ = [
     "TensorParallelMLP",
     "clip_tensor_parallel_grads_",
     "column_parallel_linear",
+    "dtensor_full_state_dict",
+    "dtensor_tensor_parallel_gpt",
     "gather_tensor_parallel_state_dict",
     "head_grouped_qkv_permutation",
     "qkv_rows",
@@ -413,3 +415,60 @@ def clip_tensor_parallel_grads_(params: Sequence[torch.Tensor], max_norm: float,
             if p.grad is not None:
                 p.grad.mul_(scale)
     return norm
+
+
+# ----------------------------------------------------------------------------------------------------
+# The same split with PyTorch's DTensor (torch.distributed.tensor.parallel)
+
+
+def dtensor_tensor_parallel_gpt(model: nn.Module, mesh) -> nn.Module:
+    """TinyGPT ``model`` (changed in place and returned) split over the 1-D ``DeviceMesh`` ``mesh`` with
+    ``parallelize_module``: ``ColwiseParallel`` on ``c_attn`` and ``c_fc``, ``RowwiseParallel`` on both
+    ``c_proj``. The fused ``c_attn``'s rows are first put in head-grouped order
+    (``head_grouped_qkv_permutation``), so that the contiguous ``Shard(0)`` DTensor makes gives every rank
+    whole heads, and the attention runs ``n_head / world`` local heads (``TensorParallelAttention``).
+
+    DTensor does the rest: it shards the weights (``Shard(0)`` / ``Shard(1)``), inserts the collectives
+    that the placements imply (the input's ``Replicate`` -> all-reduce of its gradient, the row-parallel
+    ``Partial`` output -> all-reduce), and ``state_dict()`` holds DTensors whose ``full_tensor()`` gathers.
+    """
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    world = mesh.size()
+    cfg = model.config
+    if cfg.n_head % world:
+        raise ValueError(f"n_head={cfg.n_head} must be divisible by the tensor-parallel size {world}")
+    perm = head_grouped_qkv_permutation(cfg.n_embd, cfg.n_head, world)
+    for block in model.transformer.h:
+        attn = block.attn
+        with torch.no_grad():
+            attn.c_attn.weight.copy_(attn.c_attn.weight[perm.to(attn.c_attn.weight.device)])
+            if attn.c_attn.bias is not None:
+                attn.c_attn.bias.copy_(attn.c_attn.bias[perm.to(attn.c_attn.bias.device)])
+        block.attn = TensorParallelAttention(attn.c_attn, attn.c_proj, cfg.n_head // world, cfg.head_dim,
+                                             attn.dropout)
+        parallelize_module(block, mesh, {"attn.c_attn": ColwiseParallel(), "attn.c_proj": RowwiseParallel(),
+                                         "mlp.c_fc": ColwiseParallel(), "mlp.c_proj": RowwiseParallel()})
+    model.tensor_parallel = ("dtensor", world)
+    return model
+
+
+@torch.no_grad()
+def dtensor_full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The full TinyGPT state_dict (CPU, original row order) of a ``dtensor_tensor_parallel_gpt`` model:
+    ``full_tensor()`` of every DTensor (a collective), then ``c_attn``'s head-grouped rows put back."""
+    from torch.distributed.tensor import DTensor
+
+    world = model.tensor_parallel[1]
+    cfg = model.config
+    perm = head_grouped_qkv_permutation(cfg.n_embd, cfg.n_head, world)
+    out = {}
+    for k, v in model.state_dict().items():
+        v = v.full_tensor() if isinstance(v, DTensor) else v
+        v = v.detach().cpu().clone()
+        if ".attn.c_attn." in k:
+            original = torch.empty_like(v)
+            original[perm] = v
+            v = original
+        out[k] = v
+    return out
