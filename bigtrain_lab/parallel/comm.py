@@ -19,10 +19,11 @@ sequence (LayerNorm, dropout, the residual add):
 An all-reduce IS a reduce-scatter followed by an all-gather (the ring algorithm does exactly that), so
 SP moves the same bytes as TP and needs no extra communication.
 
-``group`` is a ``torch.distributed`` process group (None: the default group) or ``SIMULATE``: no
-communication at all, for running one rank's exact shapes in one process (the caller adds the partial
-results itself; gathers repeat the local shard, so shapes are right and values are not). Every call is
-recorded by the ``count_collectives()`` counters active at that moment.
+``group`` is a ``torch.distributed`` process group (None: the default group) or a ``SimulatedGroup``
+(``simulated_group(world, rank)``; ``SIMULATE`` is the one of size 1): no communication at all, for
+running one rank's exact shapes in one process (all-reduces return the partial result, all-gathers repeat
+the local shard, reduce-scatters keep the rank's slice of the partial result: shapes right, values not).
+Every call is recorded by the ``count_collectives()`` counters active at that moment.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch.distributed as dist
 
 __all__ = [
     "SIMULATE",
+    "SimulatedGroup",
     "copy_to_tensor_parallel_region",
     "count_collectives",
     "gather_from_sequence_parallel_region",
@@ -44,17 +46,32 @@ __all__ = [
     "reduce_from_tensor_parallel_region",
     "reduce_scatter_to_sequence_parallel_region",
     "scatter_to_sequence_parallel_region",
+    "simulated_group",
 ]
 
 
-class _Simulate:
-    """The ``group`` that communicates nothing (one rank's shapes in one process)."""
+class SimulatedGroup:
+    """A ``group`` of ``world`` ranks that communicates nothing: rank ``rank``'s shapes in one process."""
+
+    def __init__(self, world: int = 1, rank: int = 0):
+        if isinstance(world, bool) or not isinstance(world, int) or world < 1 or not 0 <= rank < world:
+            raise ValueError(f"need world >= 1 and 0 <= rank < world, got world={world!r}, rank={rank!r}")
+        self.world, self.rank = world, rank
 
     def __repr__(self) -> str:
-        return "SIMULATE"
+        return f"simulated_group({self.world}, {self.rank})"
 
 
-SIMULATE = _Simulate()
+def simulated_group(world: int, rank: int = 0) -> SimulatedGroup:
+    """A stand-in group of ``world`` ranks for rank ``rank`` (see the module's docstring)."""
+    return SimulatedGroup(world, rank)
+
+
+def is_simulated(group) -> bool:
+    return isinstance(group, SimulatedGroup)
+
+
+SIMULATE = SimulatedGroup(1)
 _COUNTERS: list[Counter] = []
 
 
@@ -81,17 +98,17 @@ def _record(phase: str, kind: str) -> None:
 
 
 def group_size(group) -> int:
-    """Ranks in ``group`` (``SIMULATE`` counts as 1: nothing to talk to)."""
-    return 1 if group is SIMULATE else dist.get_world_size(group)
+    """Ranks in ``group`` (a simulated group's ``world``)."""
+    return group.world if is_simulated(group) else dist.get_world_size(group)
 
 
 def group_rank(group) -> int:
-    return 0 if group is SIMULATE else dist.get_rank(group)
+    return group.rank if is_simulated(group) else dist.get_rank(group)
 
 
 def _all_reduce(x: torch.Tensor, group, phase: str) -> torch.Tensor:
     _record(phase, "all_reduce")
-    if group is SIMULATE or dist.get_world_size(group) == 1:
+    if is_simulated(group) or dist.get_world_size(group) == 1:
         return x
     x = x.contiguous().clone()  # never reduce into a tensor autograd or the caller still holds
     dist.all_reduce(x, group=group)
@@ -101,7 +118,7 @@ def _all_reduce(x: torch.Tensor, group, phase: str) -> torch.Tensor:
 def _all_gather(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tensor:
     _record(phase, "all_gather")
     world = group_size(group)
-    if group is SIMULATE:
+    if is_simulated(group):
         return torch.cat([x] * world, dim=dim) if world > 1 else x
     if world == 1:
         return x
@@ -114,11 +131,11 @@ def _all_gather(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tensor:
 
 def _split(x: torch.Tensor, dim: int, group) -> torch.Tensor:
     world = group_size(group)
-    if x.shape[dim] % max(world, 1):
+    if x.shape[dim] % world:
         raise ValueError(f"dimension {dim} of size {x.shape[dim]} does not split over {world} ranks")
-    if group is SIMULATE or world == 1:
-        return x.narrow(dim, 0, x.shape[dim] // max(world, 1)).contiguous() if world > 1 else x
-    return x.chunk(world, dim=dim)[dist.get_rank(group)].contiguous()
+    if world == 1:
+        return x
+    return x.chunk(world, dim=dim)[group_rank(group)].contiguous()
 
 
 def _reduce_scatter(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tensor:
@@ -126,10 +143,8 @@ def _reduce_scatter(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tenso
     world = group_size(group)
     if x.shape[dim] % world:
         raise ValueError(f"dimension {dim} of size {x.shape[dim]} does not split over {world} ranks")
-    if group is SIMULATE:
+    if is_simulated(group) or world == 1:
         return _split(x, dim, group)
-    if world == 1:
-        return x
     moved = x.movedim(dim, 0).contiguous()
     out = torch.empty((moved.shape[0] // world, *moved.shape[1:]), dtype=x.dtype, device=x.device)
     try:
@@ -137,6 +152,7 @@ def _reduce_scatter(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tenso
     except (RuntimeError, NotImplementedError):
         # Older gloo builds have no reduce_scatter: all-reduce and keep this rank's slice (the same sum,
         # twice the traffic). torch 2.13's gloo has it; NCCL always has.
+        moved = moved.clone()
         dist.all_reduce(moved, group=group)
         out = moved.chunk(world, dim=0)[dist.get_rank(group)]
     return out.movedim(0, dim).contiguous()

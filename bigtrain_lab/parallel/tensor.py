@@ -13,8 +13,8 @@ A column-parallel layer followed by a row-parallel one (the MLP's ``c_fc`` then 
 ``q, k, v`` by heads then its output projection) needs no communication in between -- the elementwise GELU
 and per-head attention work on each rank's slice -- and one all-reduce at the end.
 
-The modules below do it for real over a ``torch.distributed`` process group (or ``comm.SIMULATE``: one
-rank's exact shapes in one process): ``ColumnParallelLinear`` / ``RowParallelLinear`` are cut from a full
+The modules below do it for real over a ``torch.distributed`` process group (or ``comm.simulated_group(world, rank)``:
+one rank's exact shapes in one process): ``ColumnParallelLinear`` / ``RowParallelLinear`` are cut from a full
 ``nn.Linear`` for ``(rank, world)``, so a tensor-parallel TinyGPT starts from exactly the single-process
 model's weights (``tensor_parallel_gpt``) and its full state_dict can be gathered back
 (``gather_tensor_parallel_state_dict``). TinyGPT's ``c_attn`` is FUSED (rows ``q | k | v``, 3C of them): a
@@ -35,10 +35,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bigtrain_lab.parallel.comm import (
-    SIMULATE,
+    _all_gather,
+    _reduce_scatter,
     copy_to_tensor_parallel_region,
     gather_from_sequence_parallel_region,
     group_size,
+    is_simulated,
     reduce_from_tensor_parallel_region,
     reduce_scatter_to_sequence_parallel_region,
     scatter_to_sequence_parallel_region,
@@ -124,7 +126,10 @@ def _check_rank(rank: int, world: int, group) -> None:
             raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"need 0 <= rank < world and world >= 1, got rank={rank}, world={world}")
-    if group is not SIMULATE and dist.is_initialized() and group_size(group) != world:
+    if is_simulated(group):
+        if group.world not in (1, world):
+            raise ValueError(f"world={world} but the simulated group has {group.world} ranks")
+    elif dist.is_initialized() and group_size(group) != world:
         raise ValueError(f"world={world} but the process group has {group_size(group)} ranks")
 
 
@@ -157,11 +162,33 @@ def head_grouped_qkv_permutation(n_embd: int, n_head: int, world: int) -> torch.
     return torch.cat([qkv_rows(n_embd, n_head, r, world) for r in range(world)])
 
 
+class _GatheredLinear(torch.autograd.Function):
+    """Megatron's sequence-parallel column-parallel linear: all-gather the input's sequence shards, then
+    ``x W^T + b``, keeping only the SHARD for backward, which all-gathers it again (Korthikanti et al.
+    2022, section 4.2.2: the gathered input is not stored) and reduce-scatters the input gradient."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, group):
+        ctx.save_for_backward(x, weight)
+        ctx.group, ctx.has_bias = group, bias is not None
+        return F.linear(_all_gather(x, 1, group, "forward"), weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        total = _all_gather(x, 1, ctx.group, "backward")  # recomputed, not stored
+        grad_input = _reduce_scatter(grad @ weight, 1, ctx.group, "backward")
+        grad_weight = grad.reshape(-1, grad.shape[-1]).t() @ total.reshape(-1, total.shape[-1])
+        grad_bias = grad.reshape(-1, grad.shape[-1]).sum(0) if ctx.has_bias else None
+        return grad_input, grad_weight, grad_bias, None
+
+
 class ColumnParallelLinear(nn.Module):
     """Rank ``rank``'s output features ``rows`` of ``linear`` (default: its contiguous share).
 
     Forward: ``f`` (identity; all-reduce of the input gradient in backward), or with ``sequence_parallel``
-    an all-gather of the sequence shards (reduce-scatter backward); then ``x W_r^T + b_r``, left sharded.
+    an all-gather of the sequence shards (reduce-scatter backward; only the shard is kept for backward);
+    then ``x W_r^T + b_r``, left sharded.
     """
 
     def __init__(self, linear: nn.Linear, rank: int, world: int, group=None, *, rows: torch.Tensor | None = None,
@@ -181,10 +208,8 @@ class ColumnParallelLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.sequence_parallel:
-            x = gather_from_sequence_parallel_region(x, self.group, dim=1)
-        else:
-            x = copy_to_tensor_parallel_region(x, self.group)
-        return F.linear(x, self.weight, self.bias)
+            return _GatheredLinear.apply(x, self.weight, self.bias, self.group)
+        return F.linear(copy_to_tensor_parallel_region(x, self.group), self.weight, self.bias)
 
 
 class RowParallelLinear(nn.Module):
@@ -362,7 +387,7 @@ def sync_sequence_parallel_grads(params: Iterable[torch.Tensor], group=None) -> 
     """All-reduce the gradients of the replicated parameters used on a sequence shard (LayerNorms,
     row-parallel biases: ``p.sequence_parallel``), which hold partial sums; returns how many."""
     grads = [p.grad for p in params if getattr(p, "sequence_parallel", False) and p.grad is not None]
-    if grads and group is not SIMULATE and group_size(group) > 1:
+    if grads and not is_simulated(group) and group_size(group) > 1:
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, group=group)
         offset = 0
@@ -399,7 +424,7 @@ def tensor_parallel_grad_norm(params: Iterable[torch.Tensor], group=None) -> tor
     device = next((t.device for t in (sharded, replicated) if t is not None), torch.device("cpu"))
     sharded = torch.zeros((), device=device) if sharded is None else sharded
     replicated = torch.zeros((), device=device) if replicated is None else replicated
-    if group is not SIMULATE and group_size(group) > 1:
+    if not is_simulated(group) and group_size(group) > 1:
         dist.all_reduce(sharded, group=group)
     return (sharded + replicated).sqrt()
 
