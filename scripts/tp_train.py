@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 import torch
@@ -72,6 +73,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--tp must be >= 1, got {args.tp}")
     if args.sequence_parallel and args.impl != "megatron":
         raise ValueError("--sequence-parallel needs --impl megatron")
+    world = os.environ.get("WORLD_SIZE")
+    if args.tp is not None and world is not None and args.tp != int(world):
+        raise ValueError(f"--tp {args.tp} must equal the number of processes ({world}): this script runs TP only")
 
 
 def gather(value: float, run: Run) -> list[float]:
