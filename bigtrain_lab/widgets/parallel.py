@@ -113,12 +113,14 @@ class PipelineTimeline(widgets.VBox):
                              f"got {num_microbatches!r}")
         style = {"description_width": "initial"}
         self.stages = widgets.IntSlider(value=num_stages, min=STAGES[0], max=STAGES[1], description="stages p",
-                                        continuous_update=False, style=style)
+                                        continuous_update=False, style=style, layout=widgets.Layout(width="400px"))
         self.microbatches = widgets.IntSlider(value=num_microbatches, min=MICROBATCHES[0], max=MICROBATCHES[1],
-                                              description="micro-batches m", continuous_update=False, style=style)
+                                              description="micro-batches m", continuous_update=False, style=style,
+                                              layout=widgets.Layout(width="400px"))
         self.schedule = widgets.ToggleButtons(options=list(SCHEDULES), value=schedule, description="schedule")
         self.ratio = widgets.FloatSlider(value=backward_ratio, min=RATIOS[0], max=RATIOS[1], step=0.25,
-                                         description="t_backward / t_forward", continuous_update=False, style=style)
+                                         description="t_b / t_f", continuous_update=False, style=style,
+                                         layout=widgets.Layout(width="400px"))
         self.summary = widgets.HTML()
         self.figure = go.FigureWidget(go.Figure())
         super().__init__(children=[widgets.HBox([self.stages, self.microbatches]),
