@@ -12,7 +12,8 @@ embedding/head matrix has a copy on both, their gradients summed by an all-reduc
 forwards then all backwards; ``--pp-schedule 1f1b``: PipeDream-Flush (``bigtrain_lab.parallel.pipeline``).
 The summary JSON adds the measured bubble (idle share of each stage within a step, from the real
 timestamps) next to the formula ``(p - 1) / (m + p - 1)``, one step's timeline and the peak bytes of
-activations each stage held.
+activations each stage held. ``--impl torch`` runs the same stages under torch.distributed.pipelining
+(``PipelineStage`` with ``ScheduleGPipe`` / ``Schedule1F1B``) instead of the kit's executor.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from bigtrain_lab.distributed import micro_batches
 from bigtrain_lab.distributed.script import Run, distributed_parser, report, run_script, save_final
@@ -38,6 +40,7 @@ from bigtrain_lab.parallel.pipeline import (
 )
 from bigtrain_lab.parallel.stages import (
     GPTStage,
+    StepRecord,
     clip_pipeline_grad_norm,
     gather_full_state_dict,
     run_schedule,
@@ -55,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser, group = distributed_parser(__doc__)
     group.add_argument("--pp-schedule", choices=SCHEDULES, default="1f1b",
                        help="pipeline schedule (default 1f1b; --schedule is the job's learning-rate schedule)")
+    group.add_argument("--impl", choices=("kit", "torch"), default="kit",
+                       help="kit: bigtrain_lab.parallel.stages.run_schedule (timeline, activation bytes); torch: "
+                            "torch.distributed.pipelining's PipelineStage with ScheduleGPipe / Schedule1F1B (same "
+                            "order, no timeline; 1f1b needs microbatches >= stages)")
     group.add_argument("--microbatches", type=int, default=4,
                        help="micro-batches per step; must divide batch_size * grad_accum (default 4)")
     return parser
@@ -75,6 +82,36 @@ def gather_values(value: float, run: Run) -> list[float]:
     out = [torch.zeros_like(mine) for _ in range(run.env.world_size)]
     dist.all_gather(out, mine)
     return [float(t.item()) for t in out]
+
+
+def _lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+
+def torch_pipeline(stage: GPTStage, kind: str, m: int, device: torch.device):
+    """torch.distributed.pipelining's schedule over this rank's stage (the loss averaged over micro-batches:
+    ``scale_grads=True`` divides the summed gradients by m, as the kit's 1/m does)."""
+    from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+
+    if kind == "1f1b" and m < stage.num_stages:
+        raise ValueError(f"torch's Schedule1F1B needs microbatches >= stages, got {m} < {stage.num_stages} "
+                         f"(use --impl kit)")
+    pipe_stage = PipelineStage(stage, stage.stage, stage.num_stages, device)
+    return {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[kind](pipe_stage, m, loss_fn=_lm_loss)
+
+
+def torch_step(schedule, stage: GPTStage, x: torch.Tensor, y: torch.Tensor, m: int) -> StepRecord:
+    losses: list[torch.Tensor] = []
+    if stage.is_first and stage.is_last:
+        schedule.step(x, target=y, losses=losses)
+    elif stage.is_first:
+        schedule.step(x)
+    elif stage.is_last:
+        schedule.step(target=y, losses=losses)
+    else:
+        schedule.step()
+    loss = torch.stack([v.detach() for v in losses]).sum() / m if stage.is_last else None
+    return StepRecord(loss=loss)
 
 
 def train_pp(run: Run) -> dict:
@@ -98,6 +135,7 @@ def train_pp(run: Run) -> dict:
     lr_schedule, grad_clip = job.lr_schedule(), job.optimizer_recipe().grad_clip
     stream = micro_batches(dataset, batch_size=windows, seed=job.seed)
     hidden = (windows // m, job.block_size, job.n_embd)
+    pipe = torch_pipeline(stage, args.pp_schedule, m, env.device) if args.impl == "torch" else None
     timer = StepTimer(env.device)
     losses: list[float] = []
     steps_events: list[list[dict]] = []
@@ -110,8 +148,11 @@ def train_pp(run: Run) -> dict:
         with timer.paused():
             dist.barrier()  # every stage starts the step's clock together
         start = time.perf_counter()
-        record = run_schedule(stage, schedule[env.rank], list(x.chunk(m)), list(y.chunk(m)), hidden_shape=hidden,
-                              clock_start=start)
+        if pipe is not None:
+            record = torch_step(pipe, stage, x.to(env.device), y.to(env.device), m)
+        else:
+            record = run_schedule(stage, schedule[env.rank], list(x.chunk(m)), list(y.chunk(m)),
+                                  hidden_shape=hidden, clock_start=start)
         sync_tied_gradients(stage, group)
         clip_pipeline_grad_norm(stage, grad_clip)
         optimizer.step()
@@ -138,7 +179,7 @@ def train_pp(run: Run) -> dict:
         save_final(run, full)
     summary = report(run, timer, stop=job.steps, losses=losses, n_params=n_params)
     summary.update({
-        "schedule": args.pp_schedule, "microbatches": m, "num_stages": p,
+        "impl": args.impl, "schedule": args.pp_schedule, "microbatches": m, "num_stages": p,
         "blocks_per_stage": [len(r) for r in layers],
         "model_state_bytes_per_rank": gather_values(state_bytes, run),
         "activation_bytes_per_rank": gather_values(peak_bytes, run),
@@ -147,7 +188,10 @@ def train_pp(run: Run) -> dict:
         "bubble_formula": bubble_formula(p, m),
         "bubble_simulated": bubble_fraction(simulate(schedule, 1.0, 2.0), p),
     })
-    if gathered is not None:
+    if pipe is not None:  # torch's schedule: no per-operation timestamps or activation accounting
+        summary.update({"activation_bytes_per_rank": None, "in_flight_per_rank": None, "bubble_measured": None,
+                        "timeline": []})
+    elif gathered is not None:
         per_step = [[e for rank_steps in gathered for e in rank_steps[i]] for i in range(job.steps)]
         bubbles = [bubble_fraction(events, p) for events in per_step]
         later = bubbles[1:] or bubbles  # the first step allocates and warms up

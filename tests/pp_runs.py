@@ -33,10 +33,11 @@ def launch(name: str, extra: list[str]):
 
 
 @functools.cache
-def pp_run(schedule: str) -> tuple[dict, dict]:
-    """(full state_dict rank 0 saved, summary JSON) of a run with ``--pp-schedule schedule``."""
-    result, folder = launch(f"pp-{schedule}", ["--pp-schedule", schedule, "--microbatches", str(MICROBATCHES),
-                                               "--save-final", "final.pt", "--summary-json", "summary.json"])
+def pp_run(schedule: str, impl: str = "kit") -> tuple[dict, dict]:
+    """(full state_dict rank 0 saved, summary JSON) of a run with ``--pp-schedule schedule --impl impl``."""
+    result, folder = launch(f"pp-{schedule}-{impl}", ["--pp-schedule", schedule, "--impl", impl, "--microbatches",
+                                                      str(MICROBATCHES), "--save-final", "final.pt",
+                                                      "--summary-json", "summary.json"])
     result.check()
     return (torch.load(folder / "final.pt", weights_only=True),
             json.loads((folder / "summary.json").read_text()))

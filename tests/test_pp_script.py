@@ -22,6 +22,16 @@ def test_pipeline_equals_one_process(schedule):
     assert summary["final_loss"] is not None
 
 
+@pytest.mark.parametrize("schedule", ["gpipe", "1f1b"])
+def test_torch_pipelining_impl_equals_one_process(schedule):
+    # torch.distributed.pipelining's PipelineStage + ScheduleGPipe / Schedule1F1B over the same stages (gloo, CPU)
+    weights, summary = pp_run(schedule, "torch")
+    assert summary["impl"] == "torch"
+    assert max_weight_difference(weights, single_process()) < 2e-5
+    kit, _ = pp_run(schedule)
+    assert max_weight_difference(weights, kit) < 2e-5
+
+
 def test_summary_timeline_bubble_and_activations():
     _, gpipe = pp_run("gpipe")
     _, one = pp_run("1f1b")
