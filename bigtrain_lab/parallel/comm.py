@@ -72,6 +72,9 @@ def is_simulated(group) -> bool:
 
 
 SIMULATE = SimulatedGroup(1)
+# torch 2.13 renamed the tensor-to-tensor collectives (the old names warn); older versions have only those
+_ALL_GATHER = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+_REDUCE_SCATTER = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
 _COUNTERS: list[Counter] = []
 
 
@@ -122,10 +125,10 @@ def _all_gather(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tensor:
         return torch.cat([x] * world, dim=dim) if world > 1 else x
     if world == 1:
         return x
-    # all_gather_into_tensor stacks along dim 0: move the sequence dim to the front and back
+    # all_gather_single (all_gather_into_tensor) stacks along dim 0: move the sequence dim to the front and back
     moved = x.movedim(dim, 0).contiguous()
     out = torch.empty((world * moved.shape[0], *moved.shape[1:]), dtype=x.dtype, device=x.device)
-    dist.all_gather_into_tensor(out, moved, group=group)
+    _ALL_GATHER(out, moved, group=group)
     return out.movedim(0, dim).contiguous()
 
 
@@ -148,7 +151,7 @@ def _reduce_scatter(x: torch.Tensor, dim: int, group, phase: str) -> torch.Tenso
     moved = x.movedim(dim, 0).contiguous()
     out = torch.empty((moved.shape[0] // world, *moved.shape[1:]), dtype=x.dtype, device=x.device)
     try:
-        dist.reduce_scatter_tensor(out, moved, group=group)
+        _REDUCE_SCATTER(out, moved, group=group)
     except (RuntimeError, NotImplementedError):
         # Older gloo builds have no reduce_scatter: all-reduce and keep this rank's slice (the same sum,
         # twice the traffic). torch 2.13's gloo has it; NCCL always has.

@@ -145,7 +145,7 @@ def qkv_rows(n_embd: int, n_head: int, rank: int, world: int, *, contiguous: boo
     """The rows of a fused ``c_attn`` weight (``3 n_embd`` rows, ``q | k | v``) that rank ``rank`` holds.
 
     Head-aware (correct): the q rows, then the k rows, then the v rows of the rank's ``n_head / world``
-    heads. ``contiguous=True`` is the classic bug: a contiguous third... of the fused matrix (rank 0 of 2
+    heads. ``contiguous=True`` is the classic bug: a contiguous 1/world of the fused matrix (rank 0 of 2
     gets all of q and half of k), which the local ``split(C/world)`` then reads as q, k and v.
     """
     if n_head % world:
@@ -281,7 +281,7 @@ class TensorParallelAttention(nn.Module):
     def from_attention(cls, attn: nn.Module, rank: int, world: int, group=None, *, sequence_parallel: bool = False,
                        contiguous_qkv: bool = False, explicit: bool = False) -> TensorParallelAttention:
         """Rank ``rank``'s share of TinyGPT's ``CausalSelfAttention`` ``attn``. ``contiguous_qkv=True``
-        builds the classic bug (a contiguous third of the fused rows), to show that it is wrong."""
+        builds the classic bug (a contiguous 1/world block of the fused rows), to show that it is wrong."""
         C, nh = attn.n_embd, attn.n_head
         rows = qkv_rows(C, nh, rank, world, contiguous=contiguous_qkv)
         c_attn = ColumnParallelLinear(attn.c_attn, rank, world, group, rows=rows, sequence_parallel=sequence_parallel)
@@ -353,14 +353,14 @@ def tensor_parallel_gpt(model: nn.Module, rank: int, world: int, group=None, *, 
 def _gather_rows(local: torch.Tensor, index: torch.Tensor, dim: int, full: int, group) -> torch.Tensor:
     world = group_size(group)
     parts = [torch.empty_like(local) for _ in range(world)]
-    idx = [torch.empty_like(index) for _ in range(world)]
+    idx = [torch.empty_like(index, device=local.device) for _ in range(world)]
     dist.all_gather(parts, local.detach().contiguous(), group=group)
-    dist.all_gather(idx, index, group=group)
+    dist.all_gather(idx, index.to(local.device), group=group)  # NCCL moves CUDA tensors only
     shape = list(local.shape)
     shape[dim] = full
     out = local.new_empty(shape)
     for part, i in zip(parts, idx, strict=True):
-        out.index_copy_(dim, i, part)
+        out.index_copy_(dim, i.to(out.device), part)
     return out
 
 
