@@ -181,3 +181,16 @@ def test_planner_against_narayanan_2021_and_llama2():
     assert llama["fits"]
     assert 0.5 < llama["predicted_gpu_hours"] / llama["published_gpu_hours"] < 2  # measured: -4 %
     assert llama["published_6nd_mfu"] == pytest.approx(0.435, abs=0.001)
+
+
+def test_hand_computed_zero3_communication():
+    hw = Hardware("lat", 1e12, 1e12, 1e9, 1e8, 4, latency=1e-5)
+    e = estimate(MODEL, hw, Plan(dp=2, zero_stage=3, micro_batch=1, grad_accum=2), PLAIN)
+    n = MODEL.params
+    gather = 1 * (5 * 1e-5 + n * 2 / (2 * 1e9))  # (dp - 1) ring steps, 4 layers + the root = 5 units
+    scatter = 1 * (5 * 1e-5 + n * 2 / (2 * 1e9))
+    assert e.times["dp_comm_total"] == pytest.approx(2 * 2 * gather + scatter)
+    assert e.times["dp_comm"] == pytest.approx(e.times["dp_comm_total"])  # no overlap assumed
+    hidden = estimate(MODEL, hw, Plan(dp=2, zero_stage=3, micro_batch=1, grad_accum=2),
+                      Assumptions(**{**PLAIN.__dict__, "overlap_dp": True}))
+    assert hidden.times["dp_comm"] == pytest.approx(max(0.0, hidden.times["dp_comm_total"] - hidden.times["compute"]))

@@ -30,10 +30,13 @@ Step time (seconds) of one optimizer step of ``global_batch`` sequences of ``seq
     way (Megatron's scatter-gather), not overlapped;
   * bubble: the stage's busy time x ``1 + (pp - 1) / (v m)`` (= ``1 / (1 - bubble_fraction(pp, m))`` for
     ``v = 1``), ``m = grad_accum`` micro-batches;
-  * DP: a ring all-reduce of the stage's gradients (``N / (tp pp)`` x ``grad_comm_bytes``), x1.5 for ZeRO-3
-    (reduce-scatter of gradients + two all-gathers of weights, Rajbhandari et al. 2020); with ``overlap_dp``
-    it runs during the last micro-batch's backward (two thirds of its compute) and only what sticks out is
-    added; without, all of it is added. The optimizer step, data loading and kernel launch gaps are left out.
+  * DP: a ring all-reduce of the stage's gradients (``N / (tp pp)`` x ``grad_comm_bytes``, one bucket: latency
+    paid once per ring step); with ``overlap_dp`` it runs during the last micro-batch's backward (two thirds of
+    its compute) and only what sticks out is added; without, all of it is added. ZeRO-3 (FSDP) instead gathers
+    each unit's weights (every layer of the stage, plus the root) twice per micro-batch (forward, backward) and
+    reduce-scatters the gradients once per step (Rajbhandari et al. 2020: 1.5x an all-reduce's bytes at one
+    micro-batch), a latency per unit and ring step; with ``overlap_dp`` the gathers are prefetched, so only what
+    exceeds the whole compute time is added. The optimizer step, data loading and kernel launch gaps are left out.
 MFU = model FLOPs (no recomputation) / (step time x GPUs x peak), as Korthikanti et al. 2022 define it.
 """
 
@@ -303,11 +306,22 @@ def estimate(model: ModelShape, hardware: Hardware, plan: Plan, assumptions: Ass
     pipeline = busy * (1 + (pp - 1) / (v * m))
     bubble = pipeline - busy
     dp_total = 0.0
+    shard = n / (tp * pp)
     if dp > 1:
         bw = _bandwidth(hardware, gpus) * a.comm_efficiency
-        dp_total = allreduce_seconds(n / (tp * pp) * a.grad_comm_bytes, dp, bw, lat)
-        dp_total *= 1.5 if plan.zero_stage == 3 else 1.0
-    hidden_behind = (2 / 3) * compute / m if a.overlap_dp else 0.0
+        if plan.zero_stage == 3:  # per FSDP unit (each layer, plus the root): gather, gather again, scatter
+            units = layers_per_stage + 1
+            gather = (dp - 1) * (units * lat + shard * pw / (dp * bw))
+            scatter = (dp - 1) * (units * lat + shard * a.grad_comm_bytes / (dp * bw))
+            dp_total = m * 2 * gather + scatter
+        else:
+            dp_total = allreduce_seconds(shard * a.grad_comm_bytes, dp, bw, lat)
+    if not a.overlap_dp:
+        hidden_behind = 0.0
+    elif plan.zero_stage == 3:
+        hidden_behind = compute  # the gathers are prefetched during every micro-batch's compute
+    else:
+        hidden_behind = (2 / 3) * compute / m  # the last micro-batch's backward
     dp_exposed = max(0.0, dp_total - hidden_behind)
     step = pipeline + dp_exposed
     times = {"compute": compute, "tp_comm": tp_comm, "pp_comm": pp_comm, "bubble": bubble,
