@@ -19,6 +19,7 @@ activations each stage held. ``--impl torch`` runs the same stages under torch.d
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -72,6 +73,10 @@ def check_args(args: argparse.Namespace) -> None:
     if args.microbatches < 1 or windows % args.microbatches:
         raise ValueError(f"--microbatches must be >= 1 and divide batch_size * grad_accum = {windows}, "
                          f"got {args.microbatches}")
+    stages = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's; the process group does not exist yet
+    if args.n_layer < stages:
+        raise ValueError(f"--n-layer {args.n_layer} blocks cannot fill {stages} pipeline stages: use --n-layer >= "
+                         f"{stages} (the number of processes)")
     if args.checkpoint_dir or args.resume or args.simulate_failure:
         raise ValueError("pp_train.py has no checkpoints (--checkpoint-dir, --resume, --simulate-failure)")
 

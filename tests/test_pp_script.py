@@ -55,6 +55,9 @@ def test_bad_microbatches_exit_before_starting():
     result, _ = launch("pp-bad", ["--microbatches", "3"])  # 8 windows do not split into 3
     assert result.returncode != 0
     assert any("--microbatches must be >= 1 and divide" in line for line in result.lines)
+    result, _ = launch("pp-too-deep", ["--n-layer", "1"])  # 2 stages, 1 block
+    assert result.returncode != 0
+    assert any("cannot fill 2 pipeline stages" in line for line in result.lines)
 
 
 @pytest.mark.gpu

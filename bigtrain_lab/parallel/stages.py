@@ -267,7 +267,11 @@ def run_schedule(stage: GPTStage, ops: Sequence[tuple[str, int]], inputs: Sequen
         raise ValueError(f"the first stage needs {m} micro-batches of inputs")
     if stage.is_last and (targets is None or len(targets) < m):
         raise ValueError(f"the last stage needs {m} micro-batches of targets")
-    device = next(stage.parameters()).device
+    params = list(stage.parameters())
+    if not params:
+        raise ValueError(f"stage {stage.stage} holds no parameters (no blocks between the embeddings and the head): "
+                         f"use at least as many blocks as stages")
+    device = params[0].device
     rank, prev, nxt = stage.stage, stage.stage - 1, stage.stage + 1
     exclude = {p.untyped_storage().data_ptr() for p in stage.parameters()}
     start = time.perf_counter() if clock_start is None else clock_start
