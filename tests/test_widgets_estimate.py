@@ -42,8 +42,13 @@ def test_planner_widget_builds_and_follows_its_controls():
     assert "<table>" in w.table.value and len(w.figure.data) == 6  # 5 components + the usable-memory marker
     w.nodes.value = 2
     assert "2 x 8" in w.summary.value
-    w.global_batch.value = 0
-    assert "must be" in w.summary.value
+    assert w.layers.disabled and w.layers.value == 32
+    w.model.value = "custom"
+    assert not w.layers.disabled
+    w.heads.value = 3
+    assert "divisible" in w.summary.value  # the error is shown, not raised
+    w.model.value = "GPT-3 175B"
+    assert w.layers.value == 96 and w.heads.value == 96 and w.heads.disabled
 
 
 def test_drill_states(tmp_path):
@@ -67,7 +72,13 @@ def test_drill_states(tmp_path):
 
 
 def test_drill_widget(tmp_path):
-    w = DrillWidget("bubble_fraction", path=tmp_path / "review.json")
+    w = DrillWidget("bubble_fraction", path=tmp_path / "review.json", seed=5)
+    assert w.state["drill"] == drills.drill("bubble_fraction", seed=5)
+    w.kind.value = "training_days"
+    assert w.state["drill"] == drills.drill("training_days", seed=5)  # a kind's questions restart at the seed
+    w.answer.value = str(w.state["drill"].answer)  # an answer entered is graded
+    assert "right" in w.feedback.value
+    w.kind.value = "bubble_fraction"
     state = w.next_question(seed=1)
     assert state["kind"] == "bubble_fraction" and state["question"] in w.question.value.replace("&#x27;", "'")
     w.answer.value = str(state["drill"].answer)

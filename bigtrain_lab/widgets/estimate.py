@@ -107,15 +107,16 @@ class PlannerWidget(widgets.VBox):
         shape = MODELS.get(model, ModelShape(32, 4096, 32, 32000, 2048))
         self.model = widgets.Dropdown(options=[*MODELS, CUSTOM], value=model, description="model", style=style)
         self.hardware = widgets.Dropdown(options=list(HARDWARE), value=hardware, description="GPU", style=style)
-        self.layers = widgets.IntText(value=shape.layers, description="layers", style=style,
-                                      layout=widgets.Layout(width="160px"))
-        self.hidden = widgets.IntText(value=shape.hidden, description="hidden", style=style,
-                                      layout=widgets.Layout(width="180px"))
-        self.heads = widgets.IntText(value=shape.heads, description="heads", style=style,
-                                     layout=widgets.Layout(width="160px"))
+        self.layers = widgets.BoundedIntText(value=shape.layers, min=1, max=1024, description="layers", style=style,
+                                             layout=widgets.Layout(width="160px"))
+        self.hidden = widgets.BoundedIntText(value=shape.hidden, min=1, max=1 << 17, description="hidden",
+                                             style=style, layout=widgets.Layout(width="180px"))
+        self.heads = widgets.BoundedIntText(value=shape.heads, min=1, max=1024, description="heads", style=style,
+                                            layout=widgets.Layout(width="160px"))
         self.seq = widgets.Dropdown(options=[1024, 2048, 4096, 8192, 16384], value=shape.seq,
                                     description="sequence", style=style)
-        self.global_batch = widgets.IntText(value=global_batch, description="global batch (sequences)", style=style)
+        self.global_batch = widgets.BoundedIntText(value=global_batch, min=1, max=1_000_000,
+                                                   description="global batch (sequences)", style=style)
         self.gpus_per_node = widgets.Dropdown(options=[1, 2, 4, 8], value=8, description="GPUs per node", style=style)
         self.nodes = widgets.IntSlider(value=nodes, min=1, max=128, description="nodes", continuous_update=False,
                                        style=style)
@@ -131,9 +132,25 @@ class PlannerWidget(widgets.VBox):
             widgets.HBox([self.model, self.hardware]), widgets.HBox([self.layers, self.hidden, self.heads]),
             widgets.HBox([self.seq, self.global_batch]), widgets.HBox([self.gpus_per_node, self.nodes, self.row]),
             self.summary, widgets.HBox([self.table, self.figure])])
-        for control in (self.model, self.hardware, self.layers, self.hidden, self.heads, self.seq, self.global_batch,
+        self.model.observe(self._on_model, names="value")
+        for control in (self.hardware, self.layers, self.hidden, self.heads, self.seq, self.global_batch,
                         self.gpus_per_node, self.nodes, self.row):
             control.observe(self._show, names="value")
+        self._quiet = False
+        self._on_model()
+
+    def _on_model(self, _change: dict | None = None) -> None:
+        """A preset fills the shape boxes (and locks them); "custom" unlocks them."""
+        custom = self.model.value == CUSTOM
+        if not custom:
+            shape = MODELS[self.model.value]
+            self._quiet = True
+            try:
+                self.layers.value, self.hidden.value, self.heads.value = shape.layers, shape.hidden, shape.heads
+            finally:
+                self._quiet = False
+        for box in (self.layers, self.hidden, self.heads):
+            box.disabled = not custom
         self._show()
 
     def data(self) -> dict[str, Any]:
@@ -145,6 +162,8 @@ class PlannerWidget(widgets.VBox):
                              hardware=self.hardware.value, top=self.top, chosen=self.row.value)
 
     def _show(self, _change: dict | None = None) -> None:
+        if getattr(self, "_quiet", False):
+            return
         try:
             d = self.data()
         except ValueError as exc:
@@ -202,8 +221,14 @@ class DrillWidget(widgets.VBox):
     """New question / answer / check, over ``bigtrain_lab.estimate.drills``."""
 
     def __init__(self, kind: str | None = None, *, language: str = "en", record: bool = True,
-                 path: str | Path | None = None) -> None:
+                 path: str | Path | None = None, seed: int | None = None) -> None:
+        """``seed``: the n-th question of a kind is ``drills.drill(kind, seed=seed + n)`` (None: a random base);
+        ``record``: send graded answers to the review schedule (file ``path``, default the kit's)."""
+        import random
+
         self.language, self.record, self.path = language, record, path
+        self.seed = random.randrange(2**31) if seed is None else _int("seed", seed, 0)
+        self.count = 0
         self.kind = widgets.Dropdown(options=[("any", None), *[(k, k) for k in drills.DRILL_KINDS]], value=kind,
                                      description="kind")
         self.new = widgets.Button(description="new question", button_style="info")
@@ -216,10 +241,23 @@ class DrillWidget(widgets.VBox):
                                    widgets.HBox([self.answer, self.check]), self.feedback])
         self.new.on_click(lambda _b: self.next_question())
         self.check.on_click(lambda _b: self.grade())
+        self.kind.observe(self._on_kind, names="value")
+        self.answer.continuous_update = False
+        self.answer.observe(lambda _c: self.grade() if self.answer.value.strip() else None, names="value")
         self.state: dict[str, Any] = {}
-        self.next_question()
+        self._ask()
+
+    def _on_kind(self, _change: dict) -> None:
+        self.count = 0
+        self._ask()
 
     def next_question(self, seed: int | None = None) -> dict[str, Any]:
+        """A new question (``seed``: draw exactly ``drills.drill(kind, seed=seed)``)."""
+        self.count += 1
+        return self._ask(seed)
+
+    def _ask(self, seed: int | None = None) -> dict[str, Any]:
+        seed = self.seed + self.count if seed is None else seed
         self.state = new_drill_state(self.kind.value, seed=seed, language=self.language)
         self.question.value = (f"<p><b>{html.escape(self.state['question'])}</b> "
                                f"<i>(answer in {html.escape(self.state['unit'])})</i></p>")
