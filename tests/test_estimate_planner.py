@@ -179,7 +179,7 @@ def test_planner_against_narayanan_2021_and_llama2():
         assert abs(r["tflops_error"]) < 0.3, r  # measured: -13 % .. +17 %
     llama = compare_llama2()
     assert llama["fits"]
-    assert 0.5 < llama["predicted_gpu_hours"] / llama["published_gpu_hours"] < 2  # measured: -4 %
+    assert 0.5 < llama["predicted_gpu_hours"] / llama["published_gpu_hours"] < 2  # measured: -10 %
     assert llama["published_6nd_mfu"] == pytest.approx(0.435, abs=0.001)
 
 
