@@ -1,6 +1,6 @@
 """A scaling-law grid of TinyGPTs on the character corpus, for lesson 15's scaling-laws section.
 
-    python bench/scaling_grid.py [--steps 150 300 600 1200] [--seed 0] [--out-dir DIR]
+    python bench/scaling_grid.py [--steps 150 300 600 1200] [--seed 0] [--lr LR] [--out-dir DIR]
     bigtrain-lab bench scaling_grid
 
 Trains bigtrain_lab.estimate.scaling.train_grid: five TinyGPT shapes (about 20K to 820K parameters, counted as
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=[150, 300, 600, 1200],
                         help="token budgets, in steps of batch 16 x 64 characters")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=LR, help="peak learning rate of every run")
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"), help="where scaling_grid.json goes")
     args = parser.parse_args(argv)
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets = [s * BATCH_SIZE * BLOCK_SIZE for s in args.steps]
     print(f"{corpus}\n{len(SIZES)} shapes x {len(budgets)} budgets {budgets} tokens, seed {args.seed}")
     conditions = Conditions.start(threads=1)
-    points = train_grid(SIZES, budgets, corpus=corpus, block_size=BLOCK_SIZE, batch_size=BATCH_SIZE, lr=LR,
+    points = train_grid(SIZES, budgets, corpus=corpus, block_size=BLOCK_SIZE, batch_size=BATCH_SIZE, lr=args.lr,
                         seed=args.seed, eval_batches=EVAL_BATCHES)
     conditions.finish()
     fit = fit_scaling_law(points)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"C = {c}: N_opt {n:,.0f}, D_opt {d:,.0f} ({d / n:.1f} tokens per parameter)")
 
     result = {"setup": {"sizes": [list(s) for s in SIZES], "steps": args.steps, "token_budgets": budgets,
-                        "block_size": BLOCK_SIZE, "batch_size": BATCH_SIZE, "lr": LR, "schedule":
+                        "block_size": BLOCK_SIZE, "batch_size": BATCH_SIZE, "lr": args.lr, "schedule":
                         "linear warmup (10 % of steps) then cosine to 0.1 x lr at each run's own last step",
                         "eval_batches": EVAL_BATCHES, "seed": args.seed, "vocab_size": corpus.vocab_size,
                         "corpus_chars": len(corpus), "n_params": "TinyGPT.num_parameters() (no position embeddings)"},

@@ -155,3 +155,37 @@ def test_each_run_decays_to_the_end_of_its_own_budget(corpus, monkeypatch):
                                      for i in range(steps)])
         assert lrs[-1] == min(lrs[steps // 10:]) and lrs[-1] < 0.13 * max(lrs)  # decayed by its own last step
     assert [steps for steps, _ in seen] == [10, 40]
+
+
+def test_load_grid_keeps_losses_and_drops_loaded_seconds(tmp_path):
+    import json
+
+    from bigtrain_lab.estimate.scaling import load_grid
+
+    p = GridPoint(19872, 153600, 2.81, shape=(1, 2, 32), steps=150, seconds=1.2)
+    path = tmp_path / "grid.json"
+    for loaded, seconds in ((False, 1.2), (True, None)):
+        path.write_text(json.dumps({"points": [p.to_json()], "conditions": {"loaded": loaded, "cores": 2}}))
+        points, document = load_grid(path)
+        assert points == [GridPoint(19872, 153600, 2.81, (1, 2, 32), 150, seconds)]
+        assert document["conditions"]["loaded"] is loaded
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="scaling_grid.py"):
+        load_grid(path)
+
+
+def test_the_cached_grid_is_what_the_code_produces(root):
+    """bench/results/scaling_grid.json: its smallest run, re-trained, gives the cached loss."""
+    from bigtrain_lab.estimate.scaling import load_grid
+
+    torch.set_num_threads(1)
+    points, document = load_grid(root / "bench" / "results" / "scaling_grid.json")
+    setup = document["setup"]
+    assert len(points) == len(setup["sizes"]) * len(setup["token_budgets"])
+    assert all(p.loss > 0 and p.n_params > 0 for p in points)
+    cached = min(points, key=lambda p: (p.n_params, p.n_tokens))
+    again = train_point(cached.shape, cached.n_tokens, block_size=setup["block_size"],
+                        batch_size=setup["batch_size"], lr=setup["lr"], seed=setup["seed"],
+                        eval_batches=setup["eval_batches"])
+    assert again.n_params == cached.n_params and again.n_tokens == cached.n_tokens
+    assert again.loss == pytest.approx(cached.loss, rel=1e-4)

@@ -23,7 +23,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 __all__ = ["CHINCHILLA", "CHINCHILLA_TOKENS_PER_PARAM", "EPOCH_REFIT", "GridPoint", "ScalingFit", "ScalingLaw",
-           "compute_optimal", "fit_scaling_law", "predict_loss", "tokens_per_parameter", "train_grid",
+           "compute_optimal", "fit_scaling_law", "load_grid", "predict_loss", "tokens_per_parameter", "train_grid",
            "train_point"]
 
 #: Chinchilla's rule of thumb: 70B parameters on 1.4T tokens (approaches 1 and 2 of Hoffmann et al. 2022).
@@ -169,10 +171,11 @@ def tokens_per_parameter(law: ScalingLaw, flops: float) -> float:
 
 # ---- the fit ------------------------------------------------------------------------------------------------
 
-#: starting points of the L-BFGS runs (Hoffmann et al. 2022 use a finer grid of the same ranges)
+#: starting points of the L-BFGS runs, 243 of them (Hoffmann et al. 2022 use a finer grid over wider ranges:
+#: alpha, beta in 0..2, e in -1..1, a, b in 0..25)
 DEFAULT_INIT_GRID: dict[str, tuple[float, ...]] = {
-    "alpha": (0.0, 0.5, 1.0, 1.5), "beta": (0.0, 0.5, 1.0, 1.5), "e": (-1.0, 0.0, 1.0),
-    "a": (0.0, 5.0, 10.0, 20.0), "b": (0.0, 5.0, 10.0, 20.0)}
+    "alpha": (0.2, 0.6, 1.2), "beta": (0.2, 0.6, 1.2), "e": (-1.0, 0.0, 1.0), "a": (0.0, 5.0, 10.0),
+    "b": (0.0, 5.0, 10.0)}
 
 
 def _objective(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
@@ -317,3 +320,21 @@ def train_grid(sizes: Sequence[Any], token_budgets: Sequence[int], *, corpus: An
             points.append(point)
             bar.update(point.steps)
     return points
+
+
+def load_grid(path: str | os.PathLike) -> tuple[list[GridPoint], dict[str, Any]]:
+    """The points a grid bench saved at ``path`` (``{"points": [...], "conditions": {...}, ...}``) and the whole
+    document. A loss depends on the seed and the code, not on the machine's load, so the points are read even
+    from a run marked loaded; their wall seconds are then dropped (``None``): only timings are load-sensitive."""
+    from bigtrain_lab.bench_results import is_loaded
+
+    with open(path, encoding="utf-8") as f:
+        document = json.load(f)
+    if not isinstance(document, dict) or not isinstance(document.get("points"), list):
+        raise ValueError(f"{os.fspath(path)} holds no grid points: run `python bench/scaling_grid.py` to make it")
+    conditions = document.get("conditions")
+    loaded = not isinstance(conditions, dict) or is_loaded(conditions)
+    points = [GridPoint.from_json(raw) for raw in document["points"]]
+    if loaded:
+        points = [GridPoint(p.n_params, p.n_tokens, p.loss, p.shape, p.steps, None) for p in points]
+    return points, document
