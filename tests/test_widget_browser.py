@@ -81,6 +81,7 @@ DRIVES = {d.case: d for d in (
     Drive("epsilon_dial", "step", "epsilon", "8"),
     Drive("batching_explorer", "step", "arrival rate (req/s)", "800", (("arrival rate (req/s)", r"at (\d+) req/s"),)),
     Drive("kv_cache_calculator", "step", "context (tokens)", "32768", (("context (tokens)", r"at (\d+) tokens"),)),
+    Drive("pipeline_timeline", "slider", "micro-batches m", "16", (("micro-batches m", r"m = (\d+) micro-batches"),)),
 )}
 
 #: broken widgets of tests/test_widget_conformance.py, in the same session: the checks must reject them

@@ -404,6 +404,24 @@ def _kv_cache_calculator():
     return KVCacheCalculator("Llama-2-7B")
 
 
+def _pipeline_timeline():
+    from bigtrain_lab.widgets.parallel import PipelineTimeline
+
+    return PipelineTimeline(num_stages=4, num_microbatches=8, schedule="1f1b")
+
+
+def _planner():
+    from bigtrain_lab.widgets.estimate import PlannerWidget
+
+    return PlannerWidget("Llama-2 7B", nodes=1, global_batch=64, top=4)
+
+
+def _drill():
+    from bigtrain_lab.widgets.estimate import DrillWidget
+
+    return DrillWidget("training_flops", record=False, seed=0)
+
+
 _SCHEDULE_SLIDERS = {"sliders[total_steps]": (200, 1000, 400), "sliders[warmup_steps]": (0, 80, 20),
                      "sliders[step_size]": (1, 150, 50), "sliders[base_lr]": (1e-5, 0.1, 0.001),
                      "sliders[min_lr]": (1e-6, 1e-4, 1e-5), "sliders[gamma]": (0.1, 0.9, 0.5),
@@ -473,6 +491,14 @@ CASES: dict[str, WidgetCase] = {
                                     lesson="14_llm2_decoding_moe_stability"),
     "kv_cache_calculator": WidgetCase("bigtrain_lab.widgets.llm:KVCacheCalculator", _kv_cache_calculator,
                                       lesson="14_llm1_tokens_positions_attention"),
+    "pipeline_timeline": WidgetCase("bigtrain_lab.widgets.parallel:PipelineTimeline", _pipeline_timeline,
+                                    lesson="15_parallel1_tensor_sequence_pipeline"),
+    "planner_widget": WidgetCase("bigtrain_lab.widgets.estimate:PlannerWidget", _planner,
+                                 values={"model": ["GPT-3 175B", "custom"], "nodes": [2, 4], "global_batch": [32, 128],
+                                         "layers": [4, 8], "hidden": [512, 1024], "heads": [8, 16], "row": [1, 3]},
+                                 lesson="15_parallel2_planning_scaling_drills"),
+    "drill_widget": WidgetCase("bigtrain_lab.widgets.estimate:DrillWidget", _drill,
+                               values={"answer": ["1e21", "3 ZFLOPs"]}, lesson="15_parallel2_planning_scaling_drills"),
 }
 
 
@@ -491,7 +517,14 @@ def _image_grid_figure():
 
 
 #: exported figure functions -> a builder of one figure each returns (the figure lints apply to them)
+def _timeline_figure():
+    from bigtrain_lab.widgets.parallel import timeline_figure, timeline_state
+
+    return timeline_figure(timeline_state(4, 8, "gpipe", 2.0)["events"], title="gpipe, p = 4, m = 8")
+
+
 FIGURE_CASES: dict[str, Callable[[], Any]] = {
     "bigtrain_lab.widgets.optim:trajectory_figure": _trajectory_figure,
     "bigtrain_lab.widgets.augment:image_grid_figure": _image_grid_figure,
+    "bigtrain_lab.widgets.parallel:timeline_figure": _timeline_figure,
 }
