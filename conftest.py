@@ -36,7 +36,9 @@ LONGEST_FIRST = (
     "notebooks/13_saving_and_export.ipynb", "tests/test_serving_server.py", "tests/test_serving_loadgen.py",
     "tests/test_deploy_sharded.py", "tests/test_deploy_export.py", "notebooks/12_differential_privacy.ipynb",
     "notebooks/12_model_security.ipynb", "notebooks/12_federated_learning.ipynb",
-    "notebooks/14_llm1_tokens_positions_attention.ipynb", "notebooks/14_llm2_decoding_moe_stability.ipynb", "tests/test_federated_worker.py",
+    "notebooks/14_llm1_tokens_positions_attention.ipynb", "notebooks/14_llm2_decoding_moe_stability.ipynb",
+    "notebooks/15_parallel2_planning_scaling_drills.ipynb", "notebooks/15_parallel1_tensor_sequence_pipeline.ipynb",
+    "tests/test_pp_script.py", "tests/test_tp_script.py", "tests/test_parallel_tensor.py", "tests/test_federated_worker.py",
 )
 
 

@@ -315,7 +315,8 @@ LESSONS: tuple[Lesson, ...] = (
            exercises=("parallel.column_parallel_linear", "parallel.row_parallel_linear", "parallel.pipeline_schedule",
                       "estimate.training_memory_per_gpu", "estimate.training_days", "estimate.allreduce_seconds"),
            practice="15_parallelism_and_planning",
-           budget=Budget(fast={}, full={})),
+           budget=Budget(fast={"tp_steps": 4, "tp_batch": 4, "tp_n_layer": 1, "tp_n_head": 2, "tp_n_embd": 32, "tp_block": 16, "tp_chars": 30000, "tp_sp_run": False, "sp_seq": 128, "sp_batch": 1, "sp_hidden": 128, "sp_heads": 8, "sp_tps": (1, 2, 4), "pp_stages": 2, "pp_microbatches": 4, "pp_sweep": (4,), "pp_steps": 3, "pp_batch": 8, "pp_n_layer": 2, "pp_n_embd": 32, "pp_block": 16, "pp_chars": 30000, "pp_torch_impl": (), "plan_probe_size": 128, "plan_probe_repeats": 5, "plan_gloo_probe": False, "scaling_live_points": 1, "scaling_seeds": 2, "scaling_long_steps": 300},
+                         full={"tp_steps": 20, "tp_batch": 8, "tp_n_layer": 4, "tp_n_head": 4, "tp_n_embd": 128, "tp_block": 64, "tp_chars": 200000, "tp_sp_run": True, "sp_seq": 512, "sp_batch": 2, "sp_hidden": 512, "sp_heads": 8, "sp_tps": (1, 2, 4, 8), "pp_stages": 4, "pp_microbatches": 8, "pp_sweep": (1, 2, 4, 8, 16), "pp_steps": 12, "pp_batch": 32, "pp_n_layer": 8, "pp_n_embd": 256, "pp_block": 64, "pp_chars": 200000, "pp_torch_impl": ('gpipe', '1f1b'), "plan_probe_size": 512, "plan_probe_repeats": 20, "plan_gloo_probe": True, "scaling_live_points": 8, "scaling_seeds": 5, "scaling_long_steps": 1200})),
 )
 
 #: What the seed interview banks ask that no lesson covers yet (README lists it under the table).

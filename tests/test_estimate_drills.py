@@ -7,9 +7,11 @@ import math
 import pytest
 
 from bigtrain_lab.estimate import formulas
-from bigtrain_lab.estimate.drills import DRILL_KINDS, Drill, DrillResult, card_id, drill, parse_value, record
+from bigtrain_lab.estimate.drills import DRILL_KINDS, Drill, DrillResult, card_id, drill, parse_value
 from bigtrain_lab.llm.kv_cache import kv_cache_bytes
 from bigtrain_lab.quiz import review
+from bigtrain_lab.quiz.review import due_drill_kinds
+from bigtrain_lab.quiz.review import record_drill as record
 
 GiB = 2 ** 30
 
@@ -158,3 +160,17 @@ def test_record_defaults_to_the_isolated_home(tmp_path, monkeypatch):
     d = drill("training_flops", seed=0)
     record(d, d.grade(d.answer))
     assert "drill:training_flops" in review.load_cards(tmp_path / "home" / "review.json")
+
+
+def test_missed_kinds_come_back_first(tmp_path):
+    path = tmp_path / "review.json"
+    day = dt.date(2026, 1, 5)
+    hit, miss = drill("training_days", seed=1), drill("allreduce_seconds", seed=2)
+    record(hit, hit.grade(hit.answer), path=path, on=day)
+    assert due_drill_kinds(path, on=day) == []  # a hit is due again in a day, not today
+    record(miss, miss.grade(miss.answer * 1000), path=path, on=day)
+    assert due_drill_kinds(path, on=day) == ["allreduce_seconds"]
+    assert due_drill_kinds(path, on=day + dt.timedelta(days=1)) == ["allreduce_seconds", "training_days"]
+    from bigtrain_lab.widgets.estimate import new_drill_state
+
+    assert new_drill_state(None, seed=0, due_first=True, path=path)["kind"] == "allreduce_seconds"

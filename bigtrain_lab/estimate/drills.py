@@ -3,8 +3,9 @@
 ``drill(kind=None, *, seed=None)`` draws a ``Drill`` of one of ``DRILL_KINDS`` (a random kind when ``kind`` is
 None; fresh numbers on every call unless ``seed`` is given). ``drill.grade(value)`` accepts a number or a numeric
 string -- ``"8.4e22"``, ``"1,200"``, ``"35 GiB"``, ``"3.5 GB"``, ``"12 ms"``, ``"0.5 s"``, ``"25%"`` -- and is right
-within ``rel_tol`` (10 %: back-of-envelope) of the answer in the drill's ``unit``. ``record(drill, result)``
-puts the outcome in the spaced-repetition schedule (``bigtrain_lab.quiz.review``, card ``drill:<kind>``).
+within ``rel_tol`` (10 %: back-of-envelope) of the answer in the drill's ``unit``. The quiz layer records the
+outcome in the spaced-repetition schedule (``bigtrain_lab.quiz.review.record_drill``, card ``card_id(kind)`` =
+``drill:<kind>``), and ``due_drill_kinds`` there says which kinds are due again.
 
 The answers come from ``bigtrain_lab.estimate.formulas`` (``training_flops``, ``training_days``,
 ``training_memory_per_gpu``, ``allreduce_seconds``, ``bubble_fraction``) and
@@ -13,21 +14,19 @@ The answers come from ``bigtrain_lab.estimate.formulas`` (``training_flops``, ``
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from pathlib import Path
 from typing import Any
 
 from bigtrain_lab.estimate import formulas
 from bigtrain_lab.llm.kv_cache import kv_cache_bytes
 
 __all__ = ["CARD_PREFIX", "DEFAULT_REL_TOL", "DRILL_KINDS", "Drill", "DrillResult", "card_id", "drill",
-           "parse_value", "record"]
+           "parse_value"]
 
 DRILL_KINDS = ("training_flops", "training_days", "memory_per_gpu", "kv_cache_bytes", "allreduce_seconds",
                "bubble_fraction")
@@ -306,17 +305,3 @@ def card_id(kind: str) -> str:
     if kind not in DRILL_KINDS:
         raise ValueError(f"kind must be one of {', '.join(DRILL_KINDS)}; got {kind!r}")
     return CARD_PREFIX + kind
-
-
-def record(drill: Drill, result: DrillResult, *, path: Path | None = None, on: dt.date | None = None) -> Any:
-    """Record a graded drill in the review schedule (``bigtrain_lab.quiz.review.record``, card ``drill:<kind>``):
-    a right answer moves the card up a box, a wrong one back to box 1. Returns the new ``Card``; an answer that
-    could not be read (``result.got is None``) is not an attempt and records nothing (returns None).
-    ``path``: the schedule file (default ``review_file()``, in ``$BIGTRAIN_LAB_HOME``)."""
-    from bigtrain_lab.quiz import review
-
-    if not isinstance(drill, Drill) or not isinstance(result, DrillResult):
-        raise TypeError("record(drill, result) takes a Drill and the DrillResult of its grade()")
-    if result.got is None:
-        return None
-    return review.record(card_id(drill.kind), bool(result.correct), path=path, on=on)

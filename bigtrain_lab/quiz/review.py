@@ -211,6 +211,31 @@ def record_check(exercise_id: str, passed: bool) -> None:
         record(exercise_card(str(exercise_id)), bool(passed), lesson=_exercise_lesson(str(exercise_id)))
 
 
+def record_drill(drill: Any, result: Any, *, path: Path | None = None, on: dt.date | None = None) -> Card | None:
+    """Record a graded back-of-envelope drill (``bigtrain_lab.estimate.drills``: a ``Drill`` and the
+    ``DrillResult`` of its ``grade``) on the card ``drill:<kind>``: a right answer moves the card up a box, a
+    wrong one back to box 1 (due today). An answer that could not be read (``result.got is None``) is not an
+    attempt: nothing is recorded, None is returned. ``path``: the schedule file (default ``review_file()``)."""
+    from bigtrain_lab.estimate import drills
+
+    if not isinstance(drill, drills.Drill) or not isinstance(result, drills.DrillResult):
+        raise TypeError("record_drill(drill, result) takes a Drill and the DrillResult of its grade()")
+    if result.got is None:
+        return None
+    return record(drills.card_id(drill.kind), bool(result.correct), path=path, on=on)
+
+
+def due_drill_kinds(path: Path | None = None, on: dt.date | None = None) -> list[str]:
+    """The drill kinds whose card is due (most missed first): what a drill without a chosen kind asks next."""
+    from bigtrain_lab.estimate import drills
+
+    day = on or today()
+    cards = load_cards(path or review_file())
+    due = [(card, kind) for kind in drills.DRILL_KINDS
+           if (card := cards.get(drills.card_id(kind))) is not None and card.is_due(day)]
+    return [kind for card, kind in sorted(due, key=lambda pair: (-pair[0].misses, pair[0].due))]
+
+
 # ---- drills -------------------------------------------------------------------------------------------
 
 def _topic_of(card_id: str) -> str:

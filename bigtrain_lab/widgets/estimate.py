@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from bigtrain_lab.estimate import drills
 from bigtrain_lab.estimate.planner import HARDWARE, MODELS, Assumptions, ModelShape, plans
 from bigtrain_lab.memory import format_bytes
+from bigtrain_lab.quiz import review
 
 __all__ = ["DrillWidget", "PlannerWidget", "check_drill_state", "new_drill_state", "planner_state"]
 
@@ -190,11 +191,16 @@ class PlannerWidget(widgets.VBox):
 
 # ---- drills --------------------------------------------------------------------------------------------------
 
-def new_drill_state(kind: str | None = None, *, seed: int | None = None, language: str = "en") -> dict[str, Any]:
+def new_drill_state(kind: str | None = None, *, seed: int | None = None, language: str = "en",
+                    due_first: bool = False, path: str | Path | None = None) -> dict[str, Any]:
     """A fresh drill (``drills.drill(kind, seed=seed)``) and what the widget shows of it: ``drill``, ``question``
-    (in ``language``, "en" or "zh"), ``unit``, ``kind``."""
+    (in ``language``, "en" or "zh"), ``unit``, ``kind``. With ``kind`` None and ``due_first``, the kind comes
+    from the review schedule at ``path`` when one is due (``review.due_drill_kinds``: missed kinds come back)."""
     if language not in ("en", "zh"):
         raise ValueError(f"language must be 'en' or 'zh', got {language!r}")
+    if kind is None and due_first:
+        due = review.due_drill_kinds(None if path is None else Path(path))
+        kind = due[0] if due else None
     d = drills.drill(kind, seed=seed)
     return {"drill": d, "kind": d.kind, "unit": d.unit,
             "question": d.question if language == "en" else d.question_zh}
@@ -208,7 +214,7 @@ def check_drill_state(drill: drills.Drill, answer: float | str, *, record: bool 
     if not isinstance(drill, drills.Drill):
         raise TypeError(f"drill must be a bigtrain_lab.estimate.drills.Drill, got {type(drill).__name__}")
     result = drill.grade(answer)
-    card = drills.record(drill, result, path=None if path is None else Path(path)) if record else None
+    card = review.record_drill(drill, result, path=None if path is None else Path(path)) if record else None
     colour = "#2ca02c" if result.correct else "#d62728"
     text = html.escape(result.message).replace("\n", "<br>")
     return {"correct": result.correct, "expected": result.expected, "got": result.got, "message": result.message,
@@ -258,7 +264,8 @@ class DrillWidget(widgets.VBox):
 
     def _ask(self, seed: int | None = None) -> dict[str, Any]:
         seed = self.seed + self.count if seed is None else seed
-        self.state = new_drill_state(self.kind.value, seed=seed, language=self.language)
+        self.state = new_drill_state(self.kind.value, seed=seed, language=self.language, due_first=self.record,
+                                     path=self.path)
         self.question.value = (f"<p><b>{html.escape(self.state['question'])}</b> "
                                f"<i>(answer in {html.escape(self.state['unit'])})</i></p>")
         self.answer.value, self.feedback.value = "", ""
