@@ -52,13 +52,20 @@ def fsdp_uninterrupted() -> tuple[dict, dict]:
 
 
 @functools.cache
-def single_process() -> dict:
+def one_process_weights(job: Job, world_size: int) -> dict:
+    """The final state_dict of ``job`` trained on ONE process with the global batch of ``world_size`` ranks
+    (``train_single_process``): what a correct DDP / FSDP (world_size ranks) or TP / PP run (world_size 1: every
+    rank sees the same batch) ends with."""
     from bigtrain_lab.distributed.job import train_single_process
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny model on busy cores: one thread is ~10x faster (like the workers)
     try:
-        model, _ = train_single_process(JOB, WORLD)
+        model, _ = train_single_process(job, world_size)
     finally:
         torch.set_num_threads(threads)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def single_process() -> dict:
+    return one_process_weights(JOB, WORLD)

@@ -13,7 +13,7 @@ import torch
 
 from bigtrain_lab.distributed import run_torchrun
 from bigtrain_lab.distributed.job import Job, job_args
-from tests.distributed_runs import _WORKDIR, ROOT
+from tests.distributed_runs import _WORKDIR, ROOT, one_process_weights
 from tests.distributed_runs import JOB as DP_JOB
 
 PP_SCRIPT = ROOT / "scripts" / "pp_train.py"
@@ -43,15 +43,6 @@ def pp_run(schedule: str, impl: str = "kit") -> tuple[dict, dict]:
             json.loads((folder / "summary.json").read_text()))
 
 
-@functools.cache
 def single_process() -> dict:
     """The same job on one process (the global batch: batch_size * grad_accum windows per step)."""
-    from bigtrain_lab.distributed.job import train_single_process
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model, _ = train_single_process(JOB, 1)
-    finally:
-        torch.set_num_threads(threads)
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return one_process_weights(JOB, 1)

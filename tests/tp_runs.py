@@ -11,7 +11,7 @@ import json
 
 import torch
 
-from tests.distributed_runs import JOB, ROOT, launch
+from tests.distributed_runs import JOB, ROOT, launch, one_process_weights
 
 TP_SCRIPT = ROOT / "scripts" / "tp_train.py"
 RUNS = {"megatron": [], "dtensor": ["--impl", "dtensor"], "sequence": ["--sequence-parallel"]}
@@ -26,15 +26,6 @@ def tp_run(name: str) -> tuple[dict, dict]:
     return torch.load(folder / "final.pt", weights_only=True), json.loads((folder / "summary.json").read_text())
 
 
-@functools.cache
 def one_process() -> dict:
     """The same job on one process with one rank's batch."""
-    from bigtrain_lab.distributed.job import train_single_process
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model, _ = train_single_process(JOB, 1)
-    finally:
-        torch.set_num_threads(threads)
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return one_process_weights(JOB, 1)
