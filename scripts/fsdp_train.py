@@ -37,7 +37,15 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from bigtrain_lab.distributed import micro_batches
-from bigtrain_lab.distributed.script import Run, distributed_parser, report, run_script, run_steps, save_final
+from bigtrain_lab.distributed.script import (
+    Run,
+    distributed_parser,
+    gather_values,
+    report,
+    run_script,
+    run_steps,
+    save_final,
+)
 from bigtrain_lab.memory import MemoryBreakdown, measure_model_states, model_state_bytes
 from bigtrain_lab.reproducibility import seed_everything
 
@@ -124,18 +132,11 @@ def train_fsdp(run: Run) -> dict:
                                                                              cpu_offload=True)))
     summary = report(run, timer, stop=stop, losses=losses, n_params=n_params)
     measured = memory.total if memory is not None else 0.0
-    return {**summary, "param_dtype": str(param_dtype), "model_state_bytes_per_rank": gather(measured, run),
+    return {**summary, "param_dtype": str(param_dtype), "model_state_bytes_per_rank": gather_values(measured, run),
             "model_state_bytes_rank0": memory.as_dict() if memory is not None else None,
             "zero3_formula_bytes": formula,
             "unsharded_bytes": 16 * n_params}
 
-
-def gather(value: float, run: Run) -> list[float]:
-    """Every rank's ``value`` (a collective: every rank calls it)."""
-    mine = torch.tensor([value], dtype=torch.float64, device=run.env.device)
-    gathered = [torch.zeros_like(mine) for _ in range(run.env.world_size)]
-    dist.all_gather(gathered, mine)
-    return [float(g.item()) for g in gathered]
 
 
 def latest_checkpoint(directory: Path) -> Path | None:

@@ -29,7 +29,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from bigtrain_lab.distributed import micro_batches
-from bigtrain_lab.distributed.script import Run, distributed_parser, report, run_script, save_final
+from bigtrain_lab.distributed.script import (
+    Run,
+    distributed_parser,
+    gather_values,
+    report,
+    run_script,
+    save_final,
+)
 from bigtrain_lab.estimate.formulas import bubble_fraction as bubble_formula
 from bigtrain_lab.memory import measure_model_states
 from bigtrain_lab.parallel.pipeline import (
@@ -80,13 +87,6 @@ def check_args(args: argparse.Namespace) -> None:
     if args.checkpoint_dir or args.resume or args.simulate_failure:
         raise ValueError("pp_train.py has no checkpoints (--checkpoint-dir, --resume, --simulate-failure)")
 
-
-def gather_values(value: float, run: Run) -> list[float]:
-    """Every rank's ``value`` (a collective)."""
-    mine = torch.tensor([float(value)], dtype=torch.float64, device=run.env.device)
-    out = [torch.zeros_like(mine) for _ in range(run.env.world_size)]
-    dist.all_gather(out, mine)
-    return [float(t.item()) for t in out]
 
 
 def _lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ from bigtrain_lab.distributed import micro_batches
 from bigtrain_lab.distributed.script import (
     Run,
     distributed_parser,
+    gather_values,
     global_mean,
     lm_loss,
     report,
@@ -78,13 +79,6 @@ def check_args(args: argparse.Namespace) -> None:
     if args.tp is not None and world is not None and args.tp != int(world):
         raise ValueError(f"--tp {args.tp} must equal the number of processes ({world}): this script runs TP only")
 
-
-def gather(value: float, run: Run) -> list[float]:
-    """Every rank's ``value`` (a collective)."""
-    mine = torch.tensor([value], dtype=torch.float64, device=run.env.device)
-    out = [torch.zeros_like(mine) for _ in range(run.env.world_size)]
-    dist.all_gather(out, mine)
-    return [float(t.item()) for t in out]
 
 
 def measure_one_step(model: nn.Module, batch, impl: str, autocast) -> tuple[int | None, dict[str, int]]:
@@ -208,10 +202,10 @@ def train_tp(run: Run) -> dict:
         env.print(f"activations saved for backward by one forward on rank 0: {activation_bytes / 2**20:.3f} MiB")
     env.print(f"collectives of one forward + backward: {collectives}")
     out = {**summary, "tp": world, "impl": args.impl, "sequence_parallel": args.sequence_parallel,
-           "model_state_bytes_per_rank": gather(memory.total if memory is not None else 0.0, run),
+           "model_state_bytes_per_rank": gather_values(memory.total if memory is not None else 0.0, run),
            "collectives": collectives, "unsharded_bytes": 16 * n_params}
     if activation_bytes is not None:
-        out["activation_bytes_per_rank"] = gather(float(activation_bytes), run)
+        out["activation_bytes_per_rank"] = gather_values(activation_bytes, run)
     return out
 
 

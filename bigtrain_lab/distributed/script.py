@@ -158,6 +158,14 @@ def global_mean(value: torch.Tensor, world_size: int) -> float:
     return float(total) / world_size
 
 
+def gather_values(value: float, run: Run) -> list[float]:
+    """Every rank's ``value``, in rank order (a collective: every rank calls it)."""
+    mine = torch.tensor([float(value)], dtype=torch.float64, device=run.env.device)
+    gathered = [torch.zeros_like(mine) for _ in range(run.env.world_size)]
+    dist.all_gather(gathered, mine)
+    return [float(g.item()) for g in gathered]
+
+
 def report(run: Run, timer: StepTimer, *, stop: int, losses: list[float], n_params: int) -> dict[str, Any]:
     """Print the run's speed (rank 0) and return the summary fields every script writes."""
     env, job = run.env, run.job

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from bigtrain_lab.distributed.allreduce import allreduce_seconds as ring_cost
 from bigtrain_lab.llm.kv_cache import kv_cache_bytes
 
 __all__ = ["BYTES_PER_PARAM", "activation_bytes_per_layer", "allreduce_seconds", "bubble_fraction",
@@ -107,7 +108,7 @@ def allreduce_seconds(message_bytes: float, n_gpus: int, bandwidth: float, laten
     n = _positive("n_gpus", n_gpus, integer=True)
     bw = _positive("bandwidth", bandwidth)
     lat = _positive("latency", latency, allow_zero=True)
-    return 2 * (n - 1) * (lat + m / (n * bw))
+    return ring_cost(m, n, bandwidth=bw, latency=lat)  # lesson 05's alpha-beta model, ring algorithm
 
 
 def activation_bytes_per_layer(seq_len: int, micro_batch: int, hidden: int, n_heads: int, *, tp: int = 1,

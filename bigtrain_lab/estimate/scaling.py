@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bigtrain_lab.estimate.formulas import training_flops
+
 __all__ = ["CHINCHILLA", "CHINCHILLA_TOKENS_PER_PARAM", "EPOCH_REFIT", "GridPoint", "ScalingFit", "ScalingLaw",
            "compute_optimal", "fit_scaling_law", "load_grid", "predict_loss", "tokens_per_parameter", "train_grid",
            "train_point"]
@@ -87,8 +89,8 @@ class GridPoint:
 
     @property
     def flops(self) -> float:
-        """``6 N D``."""
-        return 6.0 * self.n_params * self.n_tokens
+        """``6 N D`` (``formulas.training_flops``)."""
+        return training_flops(self.n_params, self.n_tokens)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
