@@ -33,6 +33,7 @@ from bigtrain_lab.distributed.script import (
     Run,
     distributed_parser,
     gather_values,
+    refuse_checkpoint_flags,
     report,
     run_script,
     save_final,
@@ -84,8 +85,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.n_layer < stages:
         raise ValueError(f"--n-layer {args.n_layer} blocks cannot fill {stages} pipeline stages: use --n-layer >= "
                          f"{stages} (the number of processes)")
-    if args.checkpoint_dir or args.resume or args.simulate_failure:
-        raise ValueError("pp_train.py has no checkpoints (--checkpoint-dir, --resume, --simulate-failure)")
+    refuse_checkpoint_flags(args, "pp_train.py")
 
 
 

@@ -36,10 +36,10 @@ from bigtrain_lab.distributed.script import (
     Run,
     distributed_parser,
     gather_values,
-    global_mean,
-    lm_loss,
+    refuse_checkpoint_flags,
     report,
     run_script,
+    run_steps,
     save_final,
 )
 from bigtrain_lab.memory import MemoryBreakdown, SavedTensorBytes, measure_model_states
@@ -53,7 +53,7 @@ from bigtrain_lab.parallel.tensor import (
     tensor_parallel_gpt,
 )
 from bigtrain_lab.reproducibility import seed_everything
-from bigtrain_lab.train import StepTimer, configure_adamw, set_lr, to_device, train_step
+from bigtrain_lab.train import configure_adamw, to_device
 
 SCRIPT = "scripts/tp_train.py"
 IMPLS = ("megatron", "dtensor")
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
+    refuse_checkpoint_flags(args, "tp_train.py")
     if args.tp is not None and args.tp < 1:
         raise ValueError(f"--tp must be >= 1, got {args.tp}")
     if args.sequence_parallel and args.impl != "megatron":
@@ -112,29 +113,6 @@ def measure_one_step(model: nn.Module, batch, impl: str, autocast) -> tuple[int 
     for p in model.parameters():
         p.grad = None
     return (saved.nbytes if impl == "megatron" else None), calls
-
-
-def train_loop(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer, stream, losses: list[float],
-               autocast) -> StepTimer:
-    """``bigtrain_lab.train.train_step`` on the shared batches, like ``script.run_steps`` but with the
-    tokens of ONE batch per step (no data parallelism) and clipping left to the optimizer's pre-hook
-    (``params=[]``: ``get_total_norm`` cannot mix DTensor and plain gradients)."""
-    job, env = run.job, run.env
-    schedule = job.lr_schedule()
-    scaler = torch.amp.GradScaler(env.device.type, enabled=False)
-    timer = StepTimer(env.device)
-    for step in range(job.steps):
-        lr = set_lr(optimizer, schedule, step)
-        batches = [to_device(next(stream), env.device) for _ in range(job.grad_accum)]
-        loss, _ = train_step(model, batches, optimizer, lm_loss, params=[], grad_clip=0.0, scaler=scaler,
-                             autocast=autocast)
-        timer.step(job.tokens_per_step(1))
-        done = step + 1
-        if done % run.args.log_every == 0 or done == job.steps:
-            with timer.paused():
-                losses.append(global_mean(loss, env.world_size))  # the same on every rank
-                env.print(f"step {done:>4}/{job.steps} | loss {losses[-1]:.4f} | lr {lr:.2e}")
-    return timer
 
 
 def train_tp(run: Run) -> dict:
@@ -189,7 +167,11 @@ def train_tp(run: Run) -> dict:
     if env.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(env.device)
     losses: list[float] = []
-    timer = train_loop(run, model, optimizer, stream, losses, autocast)
+    # every rank reads the same batches (data_ranks=1); the pre-hook clips the global norm over the shards
+    # (train_step's clip_grad_norm_ would clip each rank by its own factor, and refuses DTensor + plain grads)
+    timer = run_steps(run, model, optimizer, stream, start=0, stop=job.steps, losses=losses,
+                      grad_sync=lambda _last: contextlib.nullcontext(), autocast=autocast,
+                      save=lambda *_: None, data_ranks=1, clip_in_step=False)
     pre.remove()
     post.remove()
 

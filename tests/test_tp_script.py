@@ -69,3 +69,16 @@ def test_tensor_parallel_on_nccl():
                               nproc_per_node=n, echo=False)
         result.check()
         assert any("nccl" in line for line in result.rank_lines(0))
+
+
+@pytest.mark.parametrize("script", ["tp_train.py", "pp_train.py"])
+def test_checkpoint_flags_are_refused_before_any_process_group(script):
+    import subprocess
+    import sys
+
+    from tests.tp_runs import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--checkpoint-dir", "ck"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"{script} has no checkpoints" in done.stderr

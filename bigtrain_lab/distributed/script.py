@@ -88,6 +88,12 @@ def check_run_args(args: argparse.Namespace) -> None:
         raise ValueError(f"{' and '.join(needing)} need{'s' if len(needing) == 1 else ''} --checkpoint-dir")
 
 
+def refuse_checkpoint_flags(args: argparse.Namespace, script: str) -> None:
+    """``ValueError`` for the checkpoint and fault flags, in a script that writes no checkpoints."""
+    if args.checkpoint_dir or args.resume or args.simulate_failure:
+        raise ValueError(f"{script} has no checkpoints (--checkpoint-dir, --resume, --simulate-failure)")
+
+
 def run_script(parser: argparse.ArgumentParser, train_fn: Callable[[Run], dict[str, Any]], *, script: str,
                check: Callable[[argparse.Namespace], None] | None = None, argv: list[str] | None = None) -> int:
     """Parse and check the flags (bad ones: exit 2 with one line, before any process group), start the
@@ -123,14 +129,21 @@ def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def run_steps(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer, stream: Iterator[Batch], *,
               start: int, stop: int, losses: list[float], grad_sync: GradSync,
-              autocast: contextlib.AbstractContextManager, save: Save) -> StepTimer:
+              autocast: contextlib.AbstractContextManager, save: Save, data_ranks: int | None = None,
+              clip_in_step: bool = True) -> StepTimer:
     """Steps ``start .. stop - 1`` of ``run.job`` on this rank's micro-batches of ``stream``. Every
     ``--log-every`` steps and at the end, the loss averaged over the ranks is appended to ``losses`` and
-    printed by rank 0; ``save(step, losses)`` after the steps ``run.saves_at``. Returns the timer."""
+    printed by rank 0; ``save(step, losses)`` after the steps ``run.saves_at``. Returns the timer.
+
+    ``data_ranks``: how many ranks read different batches (the tokens a step trains on; default every rank,
+    1 for tensor parallelism, where all ranks share one batch). ``clip_in_step=False``: ``train_step`` leaves
+    the gradients unclipped, for a script that clips in an optimizer pre-hook (a global norm over shards)."""
     job, env = run.job, run.env
     schedule, grad_clip = job.lr_schedule(), job.optimizer_recipe().grad_clip
     scaler = torch.amp.GradScaler(env.device.type, enabled=False)  # fp32 or bf16: nothing to scale
-    params = trainable_parameters(model)
+    params = trainable_parameters(model) if clip_in_step else []
+    grad_clip = grad_clip if clip_in_step else 0.0
+    tokens_per_step = job.tokens_per_step(env.world_size if data_ranks is None else data_ranks)
     timer = StepTimer(env.device)
     for step in range(start, stop):
         maybe_fail(run.failure, rank=env.rank, step=step, restart_count=env.restart_count)
@@ -138,7 +151,7 @@ def run_steps(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer, stre
         batches = [to_device(next(stream), env.device) for _ in range(job.grad_accum)]
         loss, _ = train_step(model, batches, optimizer, lm_loss, params=params, grad_clip=grad_clip,
                              scaler=scaler, autocast=autocast, grad_sync=grad_sync)
-        timer.step(job.tokens_per_step(env.world_size))
+        timer.step(tokens_per_step)
         done = step + 1
         logs = done % run.args.log_every == 0 or done == stop
         if logs or run.saves_at(done, stop):
