@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 
 from bigtrain_lab.deploy.sharded import result_line, worker
+from bigtrain_lab.distributed.env import exit_process
 
 
 def main() -> int:
@@ -30,4 +31,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from bigtrain_lab.distributed import micro_batches
+from bigtrain_lab.distributed.env import exit_process
 from bigtrain_lab.distributed.job import Job
 from bigtrain_lab.distributed.script import (
     Run,
@@ -130,4 +130,4 @@ def checkpoint_state(model: nn.Module, optimizer: torch.optim.Optimizer, step: i
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(build_parser(), train_ddp, script=SCRIPT, check=check_args))
+    exit_process(run_script(build_parser(), train_ddp, script=SCRIPT, check=check_args))

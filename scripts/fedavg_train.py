@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from bigtrain_lab.distributed.env import exit_process
 from bigtrain_lab.federated.worker import result_line, worker
 
 
@@ -30,4 +31,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -37,6 +36,7 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from bigtrain_lab.distributed import micro_batches
+from bigtrain_lab.distributed.env import exit_process
 from bigtrain_lab.distributed.script import (
     Run,
     distributed_parser,
@@ -172,4 +172,4 @@ def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(build_parser(), train_fsdp, script=SCRIPT, check=check_args))
+    exit_process(run_script(build_parser(), train_fsdp, script=SCRIPT, check=check_args))

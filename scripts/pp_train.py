@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
 import torch
@@ -29,6 +28,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from bigtrain_lab.distributed import micro_batches
+from bigtrain_lab.distributed.env import exit_process
 from bigtrain_lab.distributed.script import (
     Run,
     distributed_parser,
@@ -209,4 +209,4 @@ def train_pp(run: Run) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(build_parser(), train_pp, script=SCRIPT, check=check_args))
+    exit_process(run_script(build_parser(), train_pp, script=SCRIPT, check=check_args))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import warnings
 
 import torch
@@ -32,6 +31,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from bigtrain_lab.distributed import micro_batches
+from bigtrain_lab.distributed.env import exit_process
 from bigtrain_lab.distributed.script import (
     Run,
     distributed_parser,
@@ -192,4 +192,4 @@ def train_tp(run: Run) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(build_parser(), train_tp, script=SCRIPT, check=check_args))
+    exit_process(run_script(build_parser(), train_tp, script=SCRIPT, check=check_args))

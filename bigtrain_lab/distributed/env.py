@@ -12,9 +12,11 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -131,6 +133,22 @@ def cleanup() -> None:
     """``destroy_process_group`` when one is running (a clean exit: no leaked NCCL communicators)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a torchrun worker with ``code`` after ``cleanup()``, without tearing the interpreter down.
+
+    ``destroy_process_group`` does not always end a gloo group: DDP's reducer, FSDP's and DTensor's
+    meshes hold it through reference cycles that cross C++, which ``gc`` cannot free, so its worker
+    threads (``pt_gloo_runloop``, ``gloo_tcp_loop``) outlive it (tests/test_distributed_exit.py). The
+    interpreter's teardown then destroyed the group around them and, rarely and at random, aborted a rank
+    that had finished and written everything ("terminate called without an active exception", SIGABRT:
+    once in CI, rank 1 of the DTensor TP test; 85 repeats on this machine did not bring it back). ``os._exit`` skips that teardown: stdout and stderr are flushed here; files the
+    script wrote are closed by then (call it only on success, so that an exception prints its traceback).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 only how they wrap the model and write checkpoints.
 
     parser, group = distributed_parser(__doc__)       # the job's flags and every run's; add the script's own
-    sys.exit(run_script(parser, train_fn, script="scripts/ddp_train.py"))
+    exit_process(run_script(parser, train_fn, script="scripts/ddp_train.py"))  # env.exit_process
 
 ``run_script`` parses and checks the flags before any process group exists, starts the group, calls
 ``train_fn(run)``, tears the group down on every exit path and has rank 0 write the summary JSON.
@@ -114,9 +114,8 @@ def run_script(parser: argparse.ArgumentParser, train_fn: Callable[[Run], dict[s
         if env.is_main and args.summary_json:
             Path(args.summary_json).write_text(json.dumps(summary, indent=2))
     finally:
-        # Free the model first: its hooks form reference cycles that hold the process group (FSDP's device
-        # mesh); left to the interpreter's exit, they were torn down after the group and gloo's threads
-        # aborted the process ("terminate called without an active exception"), at random.
+        # Free what Python can first (FSDP's hooks form reference cycles that hold the group); what C++
+        # cycles still hold (DDP's reducer, DTensor's meshes) is why the scripts end with env.exit_process.
         gc.collect()
         cleanup()  # destroy_process_group on every exit path
     return 0
