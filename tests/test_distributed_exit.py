@@ -75,3 +75,11 @@ def test_a_ddp_model_keeps_the_gloo_group_alive_after_destroy_process_group():
 def test_every_torchrun_script_ends_through_exit_process(name):
     tail = (ROOT / "scripts" / f"{name}.py").read_text().rstrip().splitlines()[-2:]
     assert tail[0] == 'if __name__ == "__main__":' and tail[1].startswith("    exit_process("), tail
+
+
+def test_the_in_package_torchrun_workers_end_through_exit_process():
+    from bigtrain_lab.deploy import sharded
+    from bigtrain_lab.federated import worker
+
+    for module in (sharded, worker):
+        assert module._WORKER.endswith("exit_process(0)"), module.__name__

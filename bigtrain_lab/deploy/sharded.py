@@ -220,8 +220,9 @@ def worker(argv: list[str] | None = None) -> dict[str, Any] | None:
 # The launcher a lesson calls
 
 #: ``python -c`` program that runs ``worker`` as the script does (torchrun ``--no-python``: no script file needed).
-_WORKER = ("import sys; from bigtrain_lab.deploy.sharded import result_line, worker; r = worker(sys.argv[1:]); "
-           "r is None or print(result_line(r), flush=True)")
+_WORKER = ("import sys; from bigtrain_lab.deploy.sharded import result_line, worker; "
+           "from bigtrain_lab.distributed.env import exit_process; r = worker(sys.argv[1:]); "
+           "r is None or print(result_line(r), flush=True); exit_process(0)")
 
 
 def parse_result(lines: list[str]) -> dict[str, Any]:

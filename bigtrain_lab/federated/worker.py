@@ -139,8 +139,9 @@ def parse_result(lines: list[str]) -> dict[str, Any]:
 
 
 #: ``python -c`` program that runs ``worker`` as the script does (torchrun ``--no-python``: no script file needed).
-_WORKER = ("import sys; from bigtrain_lab.federated.worker import result_line, worker; r = worker(sys.argv[1:]); "
-           "r is None or print(result_line(r), flush=True)")
+_WORKER = ("import sys; from bigtrain_lab.federated.worker import result_line, worker; "
+           "from bigtrain_lab.distributed.env import exit_process; r = worker(sys.argv[1:]); "
+           "r is None or print(result_line(r), flush=True); exit_process(0)")
 
 
 def run_fedavg_torchrun(procs: int = 2, *, clients: int = 4, alpha: float | None = None, rounds: int = 3,
