@@ -287,3 +287,39 @@ def test_a_forbidden_import_fails_the_row_with_the_reason(tmp_path):
     assert not row["passed"] and "forbidden import" in row["feedback"] and "sklearn.metrics" in row["feedback"]
     [row] = grade_notebook(path, forbid_imports=False).checks
     assert row["passed"]
+
+
+def test_parse_python_tries_again_after_cpython_311s_ast_depth_race(monkeypatch):
+    import ast
+
+    from bigtrain_lab.grading import imports
+
+    real = ast.parse
+    calls = []
+
+    def flaky(source, mode="exec"):  # the race: another thread threw off the shared depth counter
+        calls.append(source)
+        if len(calls) < 3:
+            raise SystemError("AST constructor recursion depth mismatch (before=147, after=195)")
+        return real(source, mode=mode)
+
+    monkeypatch.setattr(imports.ast, "parse", flaky)
+    assert isinstance(imports.parse_python("x = 1"), ast.Module) and len(calls) == 3
+    assert imports.parse_cell("import sklearn.metrics")[0] == "import sklearn.metrics\n"
+
+    def always(source, mode="exec"):
+        raise SystemError("AST constructor recursion depth mismatch (before=1, after=2)")
+
+    monkeypatch.setattr(imports.ast, "parse", always)
+    with pytest.raises(SystemError, match="mismatch"):  # a few tries, then the error is the caller's
+        imports.parse_python("x = 1")
+
+    def other(source, mode="exec"):
+        calls.append("other")
+        raise SystemError("something else")
+
+    calls.clear()
+    monkeypatch.setattr(imports.ast, "parse", other)
+    with pytest.raises(SystemError, match="something else"):  # any other SystemError is not retried
+        imports.parse_python("x = 1")
+    assert calls == ["other"]
