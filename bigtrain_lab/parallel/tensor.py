@@ -183,6 +183,18 @@ class _GatheredLinear(torch.autograd.Function):
         return grad_input, grad_weight, grad_bias, None
 
 
+def _owned_features(linear: nn.Linear, features: str, rank: int, world: int, group, index) -> torch.Tensor:
+    """Check ``linear`` and the rank, then the indices of ``linear.<features>`` that rank ``rank`` holds:
+    ``index``, or by default its contiguous share."""
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+    _check_rank(rank, world, group)
+    if index is not None:
+        return torch.as_tensor(index, dtype=torch.long)
+    n = getattr(linear, features)
+    return torch.arange(n)[shard_slice(n, rank, world)]
+
+
 class ColumnParallelLinear(nn.Module):
     """Rank ``rank``'s output features ``rows`` of ``linear`` (default: its contiguous share).
 
@@ -194,11 +206,7 @@ class ColumnParallelLinear(nn.Module):
     def __init__(self, linear: nn.Linear, rank: int, world: int, group=None, *, rows: torch.Tensor | None = None,
                  sequence_parallel: bool = False):
         super().__init__()
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
-        _check_rank(rank, world, group)
-        rows = torch.arange(linear.out_features)[shard_slice(linear.out_features, rank, world)] \
-            if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        rows = _owned_features(linear, "out_features", rank, world, group, rows)
         self.group, self.sequence_parallel = group, sequence_parallel
         self.register_buffer("rows", rows.clone(), persistent=False)
         self.weight = nn.Parameter(linear.weight.detach()[rows].clone())
@@ -222,11 +230,7 @@ class RowParallelLinear(nn.Module):
     def __init__(self, linear: nn.Linear, rank: int, world: int, group=None, *, cols: torch.Tensor | None = None,
                  sequence_parallel: bool = False):
         super().__init__()
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
-        _check_rank(rank, world, group)
-        cols = torch.arange(linear.in_features)[shard_slice(linear.in_features, rank, world)] \
-            if cols is None else torch.as_tensor(cols, dtype=torch.long)
+        cols = _owned_features(linear, "in_features", rank, world, group, cols)
         self.group, self.sequence_parallel = group, sequence_parallel
         self.register_buffer("cols", cols.clone(), persistent=False)
         self.weight = nn.Parameter(linear.weight.detach()[:, cols].clone())

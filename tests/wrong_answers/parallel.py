@@ -128,20 +128,25 @@ def _schedule_check(num_stages, num_microbatches, kind):
         raise ValueError("kind must be 'gpipe' or '1f1b'")
 
 
+def _one_f_one_b(p, m, warmup, *, backward_first=False):
+    # per stage s: warmup(s) forwards, then pairs F(w + i), B(i) (or B(i), F(w + i)), then the last backwards
+    out = []
+    for s in range(p):
+        w = warmup(s)
+        steady = max(m - w, 0)
+        ops = [("F", i) for i in range(w)]
+        for i in range(steady):
+            ops += [("B", i), ("F", w + i)] if backward_first else [("F", w + i), ("B", i)]
+        out.append(ops + [("B", i) for i in range(steady, m)])
+    return out
+
+
 def schedule_right_phases(num_stages, num_microbatches, kind):
     _schedule_check(num_stages, num_microbatches, kind)
     p, m = num_stages, num_microbatches
-    out = []
-    for s in range(p):
-        if kind == "gpipe":
-            out.append([("F", i) for i in range(m)] + [("B", i) for i in range(m)])
-            continue
-        w = min(p - s - 1, m)
-        ops = [("F", i) for i in range(w)]
-        for i in range(m - w):
-            ops += [("F", w + i), ("B", i)]
-        out.append(ops + [("B", i) for i in range(m - w, m)])
-    return out
+    if kind == "gpipe":
+        return [[("F", i) for i in range(m)] + [("B", i) for i in range(m)] for _ in range(p)]
+    return _one_f_one_b(p, m, lambda s: min(p - s - 1, m))
 
 
 def schedule_right_greedy(num_stages, num_microbatches, kind):
@@ -183,14 +188,7 @@ def schedule_1f1b_warmup_p_minus_s(num_stages, num_microbatches, kind):
     p, m = num_stages, num_microbatches
     if kind == "gpipe":
         return schedule_right_phases(p, m, kind)
-    out = []
-    for s in range(p):
-        w = min(p - s, m)
-        ops = [("F", i) for i in range(w)]
-        for i in range(m - w):
-            ops += [("F", w + i), ("B", i)]
-        out.append(ops + [("B", i) for i in range(m - w, m)])
-    return out
+    return _one_f_one_b(p, m, lambda s: min(p - s, m))
 
 
 def schedule_1f1b_no_min(num_stages, num_microbatches, kind):
@@ -199,14 +197,7 @@ def schedule_1f1b_no_min(num_stages, num_microbatches, kind):
     p, m = num_stages, num_microbatches
     if kind == "gpipe":
         return schedule_right_phases(p, m, kind)
-    out = []
-    for s in range(p):
-        w = p - s - 1
-        ops = [("F", i) for i in range(w)]
-        for i in range(max(m - w, 0)):
-            ops += [("F", w + i), ("B", i)]
-        out.append(ops + [("B", i) for i in range(max(m - w, 0), m)])
-    return out
+    return _one_f_one_b(p, m, lambda s: p - s - 1)
 
 
 def schedule_1f1b_backward_first(num_stages, num_microbatches, kind):
@@ -215,14 +206,7 @@ def schedule_1f1b_backward_first(num_stages, num_microbatches, kind):
     p, m = num_stages, num_microbatches
     if kind == "gpipe":
         return schedule_right_phases(p, m, kind)
-    out = []
-    for s in range(p):
-        w = min(p - s - 1, m)
-        ops = [("F", i) for i in range(w)]
-        for i in range(m - w):
-            ops += [("B", i), ("F", w + i)]
-        out.append(ops + [("B", i) for i in range(m - w, m)])
-    return out
+    return _one_f_one_b(p, m, lambda s: min(p - s - 1, m), backward_first=True)
 
 
 def schedule_1f1b_stages_reversed(num_stages, num_microbatches, kind):

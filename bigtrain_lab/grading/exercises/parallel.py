@@ -47,6 +47,19 @@ def _split(n: int, parts: int, rng: np.random.Generator, uneven: bool) -> list[i
     return [b - a for a, b in zip(edges, edges[1:], strict=False)]
 
 
+def _random_split(rng: np.random.Generator, parts: int, high: int) -> list[int]:
+    """A random size below ``high`` (at least ``parts``) cut into ``parts`` shards, even or not."""
+    n = int(rng.integers(parts, high)) if parts > 1 else int(rng.integers(1, high))
+    return _split(n, parts, rng, uneven=bool(rng.integers(2)))
+
+
+def _random_extras(rng: np.random.Generator) -> tuple[tuple[int, ...], bool, torch.dtype]:
+    """Random leading (batch) dimensions, bias or not (3 in 4 with), float32 or float64."""
+    lead = tuple(int(v) for v in rng.integers(1, 5, size=int(rng.integers(1, 3))))
+    bias = bool(rng.integers(4))
+    return lead, bias, torch.float64 if rng.integers(2) else torch.float32
+
+
 # ---- parallel.column_parallel_linear ------------------------------------------------------------------------
 
 
@@ -77,11 +90,8 @@ def _column_cases(rng: np.random.Generator) -> list[Case]:
     ]
     for i in range(4):
         parts, in_f = int(rng.integers(1, 6)), int(rng.integers(2, 40))
-        out = int(rng.integers(parts, 50)) if parts > 1 else int(rng.integers(1, 50))
-        outs = _split(out, parts, rng, uneven=bool(rng.integers(2)))
-        lead = tuple(int(v) for v in rng.integers(1, 5, size=int(rng.integers(1, 3))))
-        bias = bool(rng.integers(4))
-        dtype = torch.float64 if rng.integers(2) else torch.float32
+        outs = _random_split(rng, parts, 50)
+        lead, bias, dtype = _random_extras(rng)
         cases.append(_column_case(rng, f"random #{i + 1}: x {(*lead, in_f)}, output shards {outs}, "
                                        f"{'bias' if bias else 'no bias'}, {str(dtype)[6:]}",
                                   lead, in_f, outs, bias=bias, dtype=dtype))
@@ -131,11 +141,8 @@ def _row_cases(rng: np.random.Generator) -> list[Case]:
     ]
     for i in range(4):
         parts, out = int(rng.integers(1, 6)), int(rng.integers(1, 30))
-        in_f = int(rng.integers(parts, 60)) if parts > 1 else int(rng.integers(1, 60))
-        ins = _split(in_f, parts, rng, uneven=bool(rng.integers(2)))
-        lead = tuple(int(v) for v in rng.integers(1, 5, size=int(rng.integers(1, 3))))
-        bias = bool(rng.integers(4))
-        dtype = torch.float64 if rng.integers(2) else torch.float32
+        ins = _random_split(rng, parts, 60)
+        lead, bias, dtype = _random_extras(rng)
         cases.append(_row_case(rng, f"random #{i + 1}: input shards {ins}, {out} outputs, lead dims {lead}, "
                                     f"{'bias' if bias else 'no bias'}, {str(dtype)[6:]}",
                                lead, ins, out, bias=bias, dtype=dtype))
