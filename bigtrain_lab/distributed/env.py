@@ -143,8 +143,9 @@ def exit_process(code: int) -> NoReturn:
     threads (``pt_gloo_runloop``, ``gloo_tcp_loop``) outlive it (tests/test_distributed_exit.py). The
     interpreter's teardown then destroyed the group around them and, rarely and at random, aborted a rank
     that had finished and written everything ("terminate called without an active exception", SIGABRT:
-    once in CI, rank 1 of the DTensor TP test; 85 repeats on this machine did not bring it back). ``os._exit`` skips that teardown: stdout and stderr are flushed here; files the
-    script wrote are closed by then (call it only on success, so that an exception prints its traceback).
+    once in CI, rank 1 of the DTensor TP test; 85 repeats on this machine did not bring it back).
+    ``os._exit`` skips that teardown: stdout and stderr are flushed here; files the script wrote are
+    closed by then (call it only on success, so that an exception prints its traceback).
     """
     sys.stdout.flush()
     sys.stderr.flush()
